@@ -1,0 +1,143 @@
+"""Small protocols, one per role. Backends implement them; algorithms are free functions.
+
+Temporal semantics shared by every graph store (the contract suite checks them):
+- a fact matches ``during=iv`` when its *effective* interval (``valid`` clipped at ``invalid_at``)
+  overlaps ``iv`` under half-open rules; undated facts (``valid is None``) never match a
+  ``during`` filter, and every fact matches when ``during`` is None;
+- upserts replace a record with the same id (last write wins); deleting unknown ids is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from tgrag.kernel.records import (
+    Document,
+    Entity,
+    Fact,
+    Hop,
+    LLMRequest,
+    LLMResponse,
+    Passage,
+    TimeNode,
+)
+from tgrag.kernel.temporal import TimeInterval
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Text → L2-normalised float32 vectors (cosine = dot product)."""
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def name(self) -> str: ...
+
+    def encode(self, texts: Sequence[str], *, kind: str = "passage") -> np.ndarray:
+        """``kind`` is "passage" or "query" (models with asymmetric prefixes use it)."""
+        ...
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """One narrow call shape; backends account tokens and seconds in the response."""
+
+    @property
+    def name(self) -> str: ...
+
+    def complete(self, request: LLMRequest) -> LLMResponse: ...
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """Cosine nearest neighbours over string ids; saved atomically with its id map."""
+
+    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Add or replace vectors for ``ids``."""
+        ...
+
+    def remove(self, ids: Iterable[str]) -> int:
+        """Remove ids (unknown ones ignored); returns how many were removed."""
+        ...
+
+    def search(self, query: np.ndarray, k: int, *, allowed: set[str] | None = None
+               ) -> list[tuple[str, float]]:
+        """Top-k (id, cosine) for one query vector, best first, restricted to ``allowed`` if given."""
+        ...
+
+    def __contains__(self, id_: object) -> bool: ...
+
+    def __len__(self) -> int: ...
+
+    def save(self) -> None: ...
+
+
+@runtime_checkable
+class DocumentStore(Protocol):
+    """Documents and their passages. ``put`` is atomic: all of a batch or nothing."""
+
+    def put(self, documents: Sequence[Document], passages: Sequence[Passage]) -> None: ...
+
+    def get_document(self, doc_id: str) -> Document | None: ...
+
+    def get_passages(self, passage_ids: Sequence[str]) -> list[Passage]:
+        """Passages in the order asked for; unknown ids are skipped."""
+        ...
+
+    def passages_of(self, doc_id: str) -> list[Passage]: ...
+
+    def delete_document(self, doc_id: str) -> list[str]:
+        """Removes the document and its passages; returns the removed passage ids."""
+        ...
+
+    def iter_passages(self, *, during: TimeInterval | None = None) -> Iterator[Passage]:
+        """All passages, or those whose date overlaps ``during`` (undated ones excluded then)."""
+        ...
+
+    def document_ids(self) -> list[str]: ...
+
+    def count(self) -> tuple[int, int]:
+        """(documents, passages)."""
+        ...
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    """Entities, temporal facts, time-tree nodes and passage-graph hops."""
+
+    def upsert(self, records: Iterable[Entity | Fact | TimeNode | Hop]) -> None: ...
+
+    def delete(self, ids: Iterable[str]) -> None:
+        """Delete records by id (any kind); deleting an entity deletes the facts on it."""
+        ...
+
+    def entities(self, ids: Iterable[str] | None = None) -> list[Entity]: ...
+
+    def facts(self, *, subject: str | None = None, predicate: str | None = None,
+              object: str | None = None, during: TimeInterval | None = None,
+              passage_ids: Iterable[str] | None = None) -> list[Fact]:
+        """Facts matching every given filter, sorted by (effective start, fact_id)."""
+        ...
+
+    def neighbours(self, entity_id: str, *, depth: int = 1, during: TimeInterval | None = None
+                   ) -> list[Fact]:
+        """Facts on paths of up to ``depth`` entity-to-entity hops from ``entity_id``, every fact
+        on the path valid during ``during``; sorted by (effective start, fact_id)."""
+        ...
+
+    def time_nodes(self, ids: Iterable[str] | None = None) -> list[TimeNode]: ...
+
+    def hops(self, *, src: Iterable[str] | None = None, dst: Iterable[str] | None = None) -> list[Hop]:
+        ...
+
+    def counts(self) -> dict[str, int]:
+        """{"entities": n, "facts": n, "time_nodes": n, "hops": n}."""
+        ...
+
+    def save(self) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,71 @@
+"""Sentence-transformers embedder: all-MiniLM-L6-v2 from its PyPI package by default.
+
+Batched, length-sorted (similar lengths share a batch, so padding is minimal), normalised.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tgrag.kernel.errors import ModelError
+from tgrag.models.assets import minilm_path
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model: a local path, a hub id, or (default) the packaged MiniLM.
+
+    ``query_prefix``/``passage_prefix`` serve asymmetric models (e5: "query: " / "passage: ").
+    """
+
+    def __init__(self, model: str | None = None, *, batch_size: int = 64, device: str = "cpu",
+                 query_prefix: str = "", passage_prefix: str = "", max_seq_length: int | None = None,
+                 show_progress: bool = False) -> None:
+        self._spec = model
+        self.batch_size = batch_size
+        self.device = device
+        self.query_prefix = query_prefix
+        self.passage_prefix = passage_prefix
+        self.max_seq_length = max_seq_length
+        self.show_progress = show_progress
+        self._model: Any = None
+        self._name = Path(model).name if model and os.path.exists(model) else (model or "all-MiniLM-L6-v2")
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def _load(self) -> Any:
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            spec = self._spec or str(minilm_path())
+            local = os.path.exists(spec)
+            try:
+                self._model = SentenceTransformer(spec, device=self.device, local_files_only=local)
+            except OSError as e:
+                raise ModelError(f"cannot load sentence-transformers model {spec!r}: {e}") from e
+            if self.max_seq_length:
+                self._model.max_seq_length = self.max_seq_length
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        return int(getter())
+
+    def encode(self, texts: Sequence[str], *, kind: str = "passage") -> np.ndarray:
+        model = self._load()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        prefix = self.query_prefix if kind == "query" else self.passage_prefix
+        items = [prefix + t for t in texts]
+        # sentence-transformers sorts by length internally within one call; one call = all batches.
+        vecs = model.encode(items, batch_size=self.batch_size, normalize_embeddings=True,
+                            convert_to_numpy=True, show_progress_bar=self.show_progress)
+        return np.ascontiguousarray(vecs, dtype=np.float32)
