@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from tgrag.kernel.temporal import TimeInterval, dt_from_iso, dt_to_iso
@@ -172,7 +172,7 @@ class Fact:
                    dt_from_iso(d.get("invalid_at")), d.get("superseded_by"))
 
 
-class TimeLevel(str, Enum):
+class TimeLevel(StrEnum):
     YEAR = "year"
     QUARTER = "quarter"
     MONTH = "month"
@@ -231,7 +231,7 @@ class Hop:
 
 
 # ---------------------------------------------------------------------------------------------
-class EvidenceKind(str, Enum):
+class EvidenceKind(StrEnum):
     PASSAGE = "passage"
     FACT = "fact"
     SUMMARY = "summary"

@@ -13,13 +13,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from tgrag.kernel.errors import TimeError
 
 
-class Granularity(str, Enum):
+class Granularity(StrEnum):
     """How precisely a time was stated, finest first."""
 
     INSTANT = "instant"

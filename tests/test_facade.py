@@ -1,0 +1,142 @@
+"""TemporalGraphRAG: idempotent insert, replace, delete, atomic rollback, persistence, time scoping.
+
+Fakes at the model boundary (hashing embedder, scripted LLM); the real stores, spaCy extractor and
+reasoning loop run underneath.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tgrag.facade import TemporalGraphRAG
+from tgrag.kernel import InputError, LLMRequest, NotFoundError
+from tgrag.testing import HashingEmbedder, ScriptedLLM
+
+DOCS = [
+    {"id": "d1", "title": "Veltrane 2019", "date": "2019-03-02",
+     "text": "Mara Ellison is the chief executive of Veltrane Robotics. Veltrane Robotics builds delivery drones."},
+    {"id": "d2", "title": "Veltrane 2022", "date": "2022-07-01",
+     "text": "Tobias Crane became the chief executive of Veltrane Robotics in July 2022."},
+    {"id": "d3", "title": "Quillfish", "date": "2021-03-14",
+     "text": "On 14 March 2021, Veltrane Robotics acquired Quillfish Labs."},
+    {"id": "d4", "title": "Harbor note", "text": "Harrowgate harbor reopened after repairs."},
+]
+
+
+def _answer_first(req: LLMRequest) -> str | None:
+    """Reads the first evidence line back, citing it (enough to check plumbing, not intelligence)."""
+    prompt = req.messages[-1].content
+    if "Evidence:" not in prompt:
+        return None
+    return "Answer: " + prompt.split("[1]", 1)[1].split("\n", 1)[0].strip()[:40] + "\nCitations: [1]"
+
+
+def _llm() -> ScriptedLLM:
+    return ScriptedLLM([_answer_first], default='{"sub_questions": []}')
+
+
+def _open(path: Path | None, **kw: Any) -> TemporalGraphRAG:
+    return TemporalGraphRAG.open(path, embedder=HashingEmbedder(), llm=_llm(), show_progress=False, **kw)
+
+
+def snapshot(rag: TemporalGraphRAG) -> dict[str, Any]:
+    g = rag.graph
+    docs = sorted(rag.docs.document_ids())
+    return {
+        "docs": docs,
+        "passages": sorted(p.passage_id for d in docs for p in rag.docs.passages_of(d)),
+        "vectors": len(rag.vectors),
+        "entities": sorted(json.dumps(e.to_dict(), sort_keys=True) for e in g.entities()),
+        "facts": sorted(json.dumps(f.to_dict(), sort_keys=True) for f in g.facts()),
+        "time_nodes": sorted(json.dumps(t.to_dict(), sort_keys=True) for t in g.time_nodes()),
+        "hops": sorted(json.dumps(h.to_dict(), sort_keys=True) for h in g.hops()),
+    }
+
+
+@pytest.fixture
+def rag(tmp_path: Path) -> TemporalGraphRAG:
+    r = _open(tmp_path / "idx")
+    r.insert(DOCS)
+    return r
+
+
+def test_insert_is_idempotent(rag: TemporalGraphRAG) -> None:
+    before = snapshot(rag)
+    report = rag.insert(DOCS)
+    assert report.documents_unchanged == len(DOCS) and report.passages_added == 0
+    assert snapshot(rag) == before
+    assert before["facts"], "the extractor should have found facts in the sample documents"
+
+
+def test_changed_document_replaces_old_version(rag: TemporalGraphRAG) -> None:
+    changed = dict(DOCS[2], text="On 14 March 2021, Veltrane Robotics acquired Pellucid Optics.")
+    report = rag.insert([changed])
+    assert report.documents_replaced == 1
+    texts = [p.text for p in rag.docs.passages_of("d3")]
+    assert texts == [changed["text"]]
+    assert all("Quillfish" not in f.text for f in rag.graph.facts())
+
+
+def test_delete_then_reinsert_restores_identical_state(rag: TemporalGraphRAG) -> None:
+    before = snapshot(rag)
+    report = rag.delete("d2")
+    assert report.passages_removed == 1
+    assert "d2" not in rag.docs.document_ids()
+    rag.insert([DOCS[1]])
+    assert snapshot(rag) == before
+    with pytest.raises(NotFoundError):
+        rag.delete("no-such-doc")
+
+
+def test_failed_insert_leaves_index_exactly_as_before(rag: TemporalGraphRAG, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    before = snapshot(rag)
+    new = [{"id": "d5", "title": "Veltrane 2023", "date": "2023-05-05",
+            "text": "Veltrane Robotics revenue rose to $2.1 billion in Q3 2023."},
+           dict(DOCS[0], text=DOCS[0]["text"] + " It is based in Harrowgate.")]  # a replacement too
+    calls = {"n": 0}
+    real_add = rag.vectors.add
+
+    def failing_add(ids: Any, vectors: Any) -> None:  # fails after graph + passage graph were written
+        calls["n"] += 1
+        raise RuntimeError("injected failure mid-insert")
+
+    monkeypatch.setattr(rag.vectors, "add", failing_add)
+    with pytest.raises(RuntimeError, match="injected"):
+        rag.insert(new)
+    assert calls["n"] == 1
+    monkeypatch.setattr(rag.vectors, "add", real_add)
+    assert snapshot(rag) == before
+    reopened = _open(tmp_path / "idx")
+    assert snapshot(reopened) == before
+
+
+def test_persistence_round_trip(rag: TemporalGraphRAG, tmp_path: Path) -> None:
+    before = snapshot(rag)
+    rag.close()
+    assert snapshot(_open(tmp_path / "idx")) == before
+
+
+def test_as_of_cites_only_passages_dated_up_to_then(rag: TemporalGraphRAG) -> None:
+    ans = rag.query("Who is the chief executive of Veltrane Robotics?", as_of="2020-12-31")
+    assert not ans.abstained and ans.citations
+    for c in ans.citations:
+        assert c.date is not None and c.date.end is not None
+        assert c.date.start.year <= 2020
+    assert ans.time_scope is not None and ans.time_scope.end.year == 2021
+
+
+def test_period_the_corpus_lacks_is_abstained(rag: TemporalGraphRAG) -> None:
+    ans = rag.query("Who was the chief executive of Veltrane Robotics in 2012?")
+    assert ans.abstained and ans.text == "" and not ans.citations
+
+
+def test_bad_queries_are_clear_errors(rag: TemporalGraphRAG) -> None:
+    with pytest.raises(InputError):
+        rag.query("   ")
+    with pytest.raises(InputError):
+        rag.insert([{"id": "e", "text": ""}])
