@@ -1,0 +1,186 @@
+"""LLM backend on Hugging Face ``transformers``: a hub id, a local model folder, or a GGUF file.
+
+Construction is cheap; the tokenizer and weights load on the first ``complete`` call. A path that
+exists (or looks like a path: absolute, ``./``, ``../``, ``~``) loads with ``local_files_only=True``
+so it never touches the network; anything else is taken as a hub id, which ``transformers``
+downloads on an ordinary machine (and which fails with a clear ``ModelError`` when offline).
+
+Decoding is greedy when ``temperature == 0`` and sampled (seeded by ``request.seed``) otherwise.
+Stop strings end generation as soon as they appear in the decoded output and are cut from the
+text. ``json_mode`` has no constrained decoding here: the prompt must ask for JSON.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tgrag.kernel.errors import ModelError
+from tgrag.kernel.records import LLMRequest, LLMResponse, Message
+
+_DTYPES = ("float32", "float16", "bfloat16", "auto")
+
+
+def plain_prompt(messages: Sequence[Message]) -> str:
+    """Fallback prompt for tokenizers without a chat template: ``Role: content`` blocks."""
+    lines = [f"{m.role.capitalize()}: {m.content}" for m in messages]
+    return "\n\n".join(lines) + "\n\nAssistant:"
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Cut ``text`` before the earliest occurrence of any stop string; (text, whether it was cut)."""
+    cut = min((i for s in stop if s and (i := text.find(s)) >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def resolve_model_source(model: str, gguf_file: str | None) -> tuple[str, str | None, bool]:
+    """(path or hub id, gguf file name, is_local). A ``*.gguf`` file path splits into its folder
+    and file name. A local-looking path that does not exist raises ``ModelError``."""
+    expanded = Path(model).expanduser()
+    looks_local = model.startswith(("/", "./", "../", "~")) or expanded.exists()
+    if not looks_local:
+        return model, gguf_file, False
+    if not expanded.exists():
+        raise ModelError(f"model path {model!r} does not exist")
+    if expanded.is_file():
+        if gguf_file is not None or expanded.suffix.lower() != ".gguf":
+            raise ModelError(f"model path {model!r} is a file; give a model folder or a *.gguf file")
+        return str(expanded.parent), expanded.name, True
+    if gguf_file is not None and not (expanded / gguf_file).is_file():
+        raise ModelError(f"GGUF file {gguf_file!r} not found in {model!r}")
+    return str(expanded), gguf_file, True
+
+
+class TransformersLLM:
+    """``transformers`` causal LM behind the kernel ``LLM`` protocol (one request at a time)."""
+
+    def __init__(self, model: str, *, device: str = "cpu", torch_dtype: str = "float32",
+                 gguf_file: str | None = None, max_new_tokens_cap: int = 512,
+                 trust_remote_code: bool = False) -> None:
+        if torch_dtype not in _DTYPES:
+            raise ModelError(f"torch_dtype {torch_dtype!r} is not one of {_DTYPES}")
+        if max_new_tokens_cap < 1:
+            raise ModelError(f"max_new_tokens_cap must be >= 1, got {max_new_tokens_cap}")
+        self.model_id = model
+        self.device = device
+        self.torch_dtype = torch_dtype
+        self.gguf_file = gguf_file
+        self.max_new_tokens_cap = max_new_tokens_cap
+        self.trust_remote_code = trust_remote_code
+        self._tokenizer: Any = None
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        base = f"transformers:{self.model_id}"
+        return f"{base}#{self.gguf_file}" if self.gguf_file else base
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self) -> None:
+        """Load tokenizer and weights now (otherwise done on the first call)."""
+        with self._lock:
+            self._load_locked()
+
+    def _load_locked(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        source, gguf_file, local = resolve_model_source(self.model_id, self.gguf_file)
+        kw: dict[str, Any] = {"local_files_only": local, "trust_remote_code": self.trust_remote_code}
+        if gguf_file is not None:
+            kw["gguf_file"] = gguf_file
+        dtype: Any = self.torch_dtype if self.torch_dtype == "auto" else getattr(torch, self.torch_dtype)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, **kw)
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kw)
+            model.to(self.device)
+        except (OSError, ValueError, ImportError, RuntimeError) as e:
+            where = "local path" if local else "hub id"
+            raise ModelError(f"cannot load {where} {self.model_id!r}"
+                             f"{f' (gguf {gguf_file!r})' if gguf_file else ''}: {e}") from e
+        model.eval()
+        self._tokenizer, self._model = tokenizer, model
+
+    def _prompt_ids(self, messages: Sequence[Message]) -> Any:
+        tok = self._tokenizer
+        if getattr(tok, "chat_template", None):
+            text = tok.apply_chat_template([{"role": m.role, "content": m.content} for m in messages],
+                                           tokenize=False, add_generation_prompt=True)
+            # the template writes any BOS itself
+            enc = tok(text, return_tensors="pt", add_special_tokens=False)
+        else:
+            enc = tok(plain_prompt(messages), return_tensors="pt")
+        return enc["input_ids"]
+
+    def complete(self, request: LLMRequest) -> LLMResponse:
+        with self._lock:
+            self._load_locked()
+            t0 = time.perf_counter()
+            text, n_prompt, n_completion = self._generate(request)
+            seconds = time.perf_counter() - t0
+        return LLMResponse(text, n_prompt, n_completion, seconds, False, self.name)
+
+    def _generate(self, request: LLMRequest) -> tuple[str, int, int]:
+        import torch
+        from transformers import StoppingCriteriaList
+
+        tok, model = self._tokenizer, self._model
+        input_ids = self._prompt_ids(request.messages).to(model.device)
+        n_prompt = int(input_ids.shape[1])
+        max_new = max(1, min(request.max_tokens, self.max_new_tokens_cap))
+        pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        gen_kw: dict[str, Any] = {
+            "max_new_tokens": max_new,
+            "attention_mask": torch.ones_like(input_ids),
+            "pad_token_id": pad_id,
+        }
+        if request.temperature > 0:
+            gen_kw.update(do_sample=True, temperature=request.temperature, top_k=0, top_p=1.0)
+        else:
+            gen_kw.update(do_sample=False, temperature=None, top_k=None, top_p=None)
+        if request.stop:
+            gen_kw["stopping_criteria"] = StoppingCriteriaList(
+                [_StopOnStrings(tok, request.stop, n_prompt)])
+        try:
+            with torch.random.fork_rng(devices=[]), torch.inference_mode():
+                torch.manual_seed(request.seed)
+                if model.device.type == "cuda":
+                    torch.cuda.manual_seed_all(request.seed)
+                out = model.generate(input_ids, **gen_kw)
+        except (RuntimeError, ValueError) as e:
+            raise ModelError(f"{self.name}: generation failed: {e}") from e
+        new_ids = out[0, n_prompt:].tolist()
+        special = set(tok.all_special_ids)
+        while new_ids and new_ids[-1] in special:  # trailing EOS / padding
+            new_ids.pop()
+        text = tok.decode(new_ids, skip_special_tokens=True)
+        text, _ = truncate_at_stop(text, request.stop)
+        return text, n_prompt, len(new_ids)
+
+
+class _StopOnStrings:
+    """Stopping criterion: true once any stop string appears in the decoded new tokens."""
+
+    def __init__(self, tokenizer: Any, stop: Sequence[str], n_prompt: int) -> None:
+        self.tokenizer = tokenizer
+        self.stop = tuple(s for s in stop if s)
+        self.n_prompt = n_prompt
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        done = [
+            truncate_at_stop(self.tokenizer.decode(row[self.n_prompt:], skip_special_tokens=True),
+                             self.stop)[1]
+            for row in input_ids
+        ]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
