@@ -137,7 +137,7 @@ class TemporalGraphRAG:
             llm = CachedLLM(inner, root / "llm_cache.sqlite") if root is not None else inner
         manifest = cls._check_manifest(root, embedder)
         docs = SqliteDocumentStore(root / "docs.sqlite" if root else ":memory:")
-        vectors = FaissVectorIndex(manifest["embedder_dim"], root / "vectors" if root else None)
+        vectors = FaissVectorIndex(manifest["embedder_dim"], root / "vectors.faiss" if root else None)
         graph = graph_store if graph_store is not None else NetworkXGraphStore(root / "graph.json" if root else None)
         indexer = None
         if knowledge_graph:

@@ -1,0 +1,196 @@
+"""Cosine nearest neighbours over string ids on FAISS (exact inner product on normalised vectors).
+
+The FAISS index (an ``IndexIDMap2`` over ``IndexFlatIP``, int64 ids) and the int64 ↔ string id map
+are saved *together in one file*: an ``.npz`` container holding the serialised index, the id map
+(JSON) and a header (format, dim, count). It is written to a temp file beside ``path``, fsynced and
+``os.replace``-d into place, so a crash leaves either the old pair or the new pair, never a mix.
+Loading checks that the index and the map agree (same dim, count and id set) and raises
+:class:`~tgrag.kernel.errors.IndexCorruptError` otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from tgrag.kernel.errors import IndexCorruptError, InputError, NotFoundError, StoreError
+
+FORMAT_VERSION = 1
+# With an allowed set at most this large, score exactly those vectors instead of asking FAISS.
+_SMALL_ALLOWED = 2048
+
+
+class FaissVectorIndex:
+    """VectorIndex on FAISS. ``path`` (one file) is loaded when it exists; ``save`` writes it."""
+
+    def __init__(self, dim: int, path: Path | str | None = None) -> None:
+        if not isinstance(dim, int) or dim <= 0:
+            raise InputError(f"vector dimension must be a positive int, got {dim!r}")
+        self.dim = dim
+        self.path = Path(path) if path is not None else None
+        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        self._int_of: dict[str, int] = {}
+        self._str_of: dict[int, str] = {}
+        self._next = 0
+        if self.path is not None and self.path.exists():
+            self._load(self.path)
+
+    # -- writes -----------------------------------------------------------------------------------
+    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
+        """Add or replace vectors (normalised here); a repeated id in one call: the last one wins."""
+        vecs = self._as_matrix(vectors, "vectors")
+        if len(ids) != vecs.shape[0]:
+            raise InputError(f"{len(ids)} ids for {vecs.shape[0]} vectors")
+        last: dict[str, int] = {}
+        for row, sid in enumerate(ids):
+            if not isinstance(sid, str):
+                raise InputError(f"vector ids must be strings, got {sid!r}")
+            last[sid] = row
+        if not last:
+            return
+        self.remove(last)
+        rows = np.fromiter(last.values(), dtype=np.int64, count=len(last))
+        new_ids = np.arange(self._next, self._next + len(last), dtype=np.int64)
+        self._next += len(last)
+        for sid, iid in zip(last, new_ids.tolist()):
+            self._int_of[sid] = iid
+            self._str_of[iid] = sid
+        self._index.add_with_ids(_normalise(vecs[rows]), new_ids)
+
+    def remove(self, ids: Iterable[str]) -> int:
+        gone = [self._int_of.pop(sid) for sid in set(ids) if sid in self._int_of]
+        if not gone:
+            return 0
+        for iid in gone:
+            del self._str_of[iid]
+        removed = self._index.remove_ids(faiss.IDSelectorBatch(np.asarray(gone, dtype=np.int64)))
+        if removed != len(gone):
+            raise StoreError(f"FAISS removed {removed} vectors for {len(gone)} known ids")
+        return len(gone)
+
+    # -- reads ------------------------------------------------------------------------------------
+    def search(self, query: np.ndarray, k: int, *, allowed: set[str] | None = None
+               ) -> list[tuple[str, float]]:
+        """Top-k (id, cosine), best first (ties by id); within ``allowed`` when given, still up to
+        k results when that many allowed ids are indexed."""
+        q = self._as_matrix(np.asarray(query).reshape(1, -1), "query")
+        q = _normalise(q)
+        if k <= 0 or len(self._int_of) == 0:
+            return []
+        if allowed is None:
+            n = min(k, self._index.ntotal)
+            scores, labels = self._index.search(q, n)
+        else:
+            cand = np.asarray(sorted(self._int_of[s] for s in allowed if s in self._int_of),
+                              dtype=np.int64)
+            if cand.size == 0:
+                return []
+            n = min(k, int(cand.size))
+            if cand.size <= _SMALL_ALLOWED:
+                mat = np.vstack([self._index.reconstruct(int(i)) for i in cand])
+                sims = mat @ q[0]
+                order = np.argsort(-sims, kind="stable")[:n]
+                scores, labels = sims[order][None, :], cand[order][None, :]
+            else:
+                params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(cand))  # type: ignore[call-arg]
+                scores, labels = self._index.search(q, n, params=params)
+        hits = [(self._str_of[int(i)], float(s)) for s, i in zip(scores[0], labels[0]) if i >= 0]
+        hits.sort(key=lambda h: (-h[1], h[0]))
+        return hits
+
+    def vector(self, id_: str) -> np.ndarray:
+        """The stored (normalised) vector of ``id_``."""
+        if id_ not in self._int_of:
+            raise NotFoundError("vector", id_)
+        return np.asarray(self._index.reconstruct(self._int_of[id_]), dtype=np.float32)
+
+    def ids(self) -> list[str]:
+        """Indexed ids in the order they were (last) added."""
+        return sorted(self._int_of, key=self._int_of.__getitem__)
+
+    def __contains__(self, id_: object) -> bool:
+        return id_ in self._int_of
+
+    def __len__(self) -> int:
+        return len(self._int_of)
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save(self) -> None:
+        """Write index + id map to ``path`` in one atomic replace; a no-op when in memory only."""
+        if self.path is None:
+            return
+        header = {"format": FORMAT_VERSION, "dim": self.dim, "count": len(self._int_of),
+                  "next": self._next}
+        id_map = json.dumps(sorted(((iid, sid) for sid, iid in self._int_of.items())))
+        blob = faiss.serialize_index(self._index)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+                         ids=np.frombuffer(id_map.encode(), dtype=np.uint8), index=blob)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def reload(self) -> None:
+        """Discard unsaved changes: back to what ``path`` holds (empty if it does not exist)."""
+        self.__init__(self.dim, self.path)  # type: ignore[misc]
+
+    def _load(self, path: Path) -> None:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                header = json.loads(z["header"].tobytes().decode())
+                pairs = json.loads(z["ids"].tobytes().decode())
+                blob = np.ascontiguousarray(z["index"], dtype=np.uint8)
+            index = faiss.deserialize_index(blob)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError,
+                UnicodeDecodeError, RuntimeError, EOFError, io.UnsupportedOperation) as exc:
+            raise IndexCorruptError(f"{path}: unreadable vector index file: {exc!r}") from exc
+        if not isinstance(header, dict) or header.get("format") != FORMAT_VERSION:
+            raise IndexCorruptError(f"{path}: not a tgrag vector index of format {FORMAT_VERSION}")
+        if header.get("dim") != self.dim:
+            raise StoreError(f"{path}: index has dimension {header.get('dim')}, this index was "
+                             f"opened with dimension {self.dim} (a different embedder?)")
+        if index.d != self.dim or not isinstance(index, faiss.IndexIDMap2):
+            raise IndexCorruptError(f"{path}: stored FAISS index (d={index.d}, "
+                                    f"{type(index).__name__}) does not match its header")
+        int_of = {str(sid): int(iid) for iid, sid in pairs}
+        faiss_ids = set(faiss.vector_to_array(index.id_map).tolist())
+        if (len(int_of) != len(pairs) or header.get("count") != len(int_of)
+                or index.ntotal != len(int_of) or faiss_ids != set(int_of.values())):
+            raise IndexCorruptError(f"{path}: FAISS index holds {index.ntotal} vectors but the id map "
+                                    f"lists {len(pairs)} (count {header.get('count')}); they disagree")
+        self._index = index
+        self._int_of = int_of
+        self._str_of = {iid: sid for sid, iid in int_of.items()}
+        self._next = max(int(header.get("next", 0)), max(faiss_ids, default=-1) + 1)
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _as_matrix(self, vectors: np.ndarray, what: str) -> np.ndarray:
+        arr = np.asarray(vectors, dtype=np.float32)
+        if arr.ndim == 1:
+            arr = arr.reshape(1, -1)
+        if arr.ndim != 2 or arr.shape[1] != self.dim:
+            raise InputError(f"{what} have shape {tuple(np.shape(vectors))}, expected (n, {self.dim})")
+        if not np.isfinite(arr).all():
+            raise InputError(f"{what} contain NaN or infinite values")
+        return arr
+
+
+def _normalise(mat: np.ndarray) -> np.ndarray:
+    out = np.array(mat, dtype=np.float32, copy=True)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    np.divide(out, norms, out=out, where=norms > 0)
+    return np.ascontiguousarray(out)

@@ -1,0 +1,373 @@
+"""Graph store on a Neo4j 5 server (or a Bolt-compatible one: ArcadeDB), same semantics as
+:class:`~tgrag.stores.networkx_store.NetworkXGraphStore`.
+
+Graph model (labels and relationship type are fixed constants, validated at import; every value
+travels as a query parameter, never spliced into Cypher):
+
+- ``(:TgEntity {id, name, type, aliases, mentions, stub})``; ``stub = true`` marks an entity id
+  that only facts name (never upserted) — invisible to ``entities``/``counts``, as in networkx.
+- ``(:TgFact {id, subject, predicate, object, oie, dated, vs, ve, gran, obs, inv, sup, passage,
+  doc, conf, text, live, es, ee})`` — the fact record; ``vs/ve`` the validity bounds, ``es/ee`` the
+  effective bounds (validity clipped at ``inv``), ``live`` whether an effective interval exists.
+- ``(:TgEntity)-[:TG_RELATES {fid, live, es, ee}]->(:TgEntity)`` for each fact whose object is
+  an entity: the traversal index used by ``neighbours``, carrying the effective interval so the
+  time filter runs inside Cypher.
+- ``(:TgTimeNode {id, level, s, e, gran, parent, summary, passages, facts})`` and
+  ``(:TgHop {id, src, dst, query, score})``.
+
+Times are integer microseconds since the Unix epoch (UTC): exact, ordered, server-independent;
+tzinfo is re-attached on read. Writes are batched ``UNWIND $rows`` transactions of ``batch_size``
+rows; transient failures are retried ``max_retries`` times, then raise
+:class:`~tgrag.kernel.errors.TransientError`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
+from typing import Any, TypeVar
+
+from neo4j import READ_ACCESS, WRITE_ACCESS, Driver, GraphDatabase, Transaction
+from neo4j import exceptions as neo
+
+from tgrag.kernel.errors import ConfigError, InputError, StoreError, TransientError
+from tgrag.kernel.records import Entity, Fact, Hop, TimeLevel, TimeNode
+from tgrag.kernel.temporal import Granularity, TimeInterval
+from tgrag.stores.fact_rules import check_depth, dt_to_micros, micros_to_dt, sort_facts
+from tgrag.stores.neo4j_schema import FLAVORS, LABELS, REL, schema_statements
+from tgrag.stores.networkx_store import sort_hops
+
+T = TypeVar("T")
+Record = Entity | Fact | TimeNode | Hop
+_ENT, _FACT, _TIME, _HOP = LABELS["entity"], LABELS["fact"], LABELS["time_node"], LABELS["hop"]
+
+# -- Cypher (fixed text; values only as parameters) ----------------------------------------------
+_UPSERT_ENTITIES = (f"UNWIND $rows AS row MERGE (e:{_ENT} {{id: row.id}}) "
+                    "SET e.name = row.name, e.type = row.type, e.aliases = row.aliases, "
+                    "e.mentions = row.mentions, e.stub = false")
+_DROP_EDGES_OF_FACTS = (f"UNWIND $ids AS id MATCH (f:{_FACT} {{id: id}}) WHERE f.oie "
+                        f"MATCH (:{_ENT} {{id: f.subject}})-[r:{REL}]->() WHERE r.fid = id DELETE r")
+_UPSERT_FACTS = f"UNWIND $rows AS row MERGE (f:{_FACT} {{id: row.id}}) SET f = row"
+_LINK_FACTS = (f"UNWIND $rows AS row WITH row WHERE row.oie "
+               f"MERGE (s:{_ENT} {{id: row.subject}}) ON CREATE SET s.stub = true "
+               f"MERGE (o:{_ENT} {{id: row.object}}) ON CREATE SET o.stub = true "
+               f"CREATE (s)-[:{REL} {{fid: row.id, live: row.live, es: row.es, ee: row.ee}}]->(o)")
+_UPSERT_TIME = f"UNWIND $rows AS row MERGE (t:{_TIME} {{id: row.id}}) SET t = row"
+_UPSERT_HOPS = f"UNWIND $rows AS row MERGE (h:{_HOP} {{id: row.id}}) SET h = row"
+_FACTS_OF_ENTITIES = (f"MATCH (f:{_FACT}) WHERE f.subject IN $ids RETURN f.id AS id UNION "
+                      f"MATCH (f:{_FACT}) WHERE f.object IN $ids AND f.oie RETURN f.id AS id")
+_ENDS_OF_FACTS = (f"MATCH (f:{_FACT}) WHERE f.id IN $ids AND f.oie "
+                  "RETURN f.subject AS s, f.object AS o")
+_DELETE_FACTS = f"MATCH (f:{_FACT}) WHERE f.id IN $ids DELETE f"
+_DELETE_ENTITIES = f"MATCH (e:{_ENT}) WHERE e.id IN $ids DETACH DELETE e"
+_DELETE_BARE_STUBS = (f"UNWIND $ids AS id MATCH (e:{_ENT} {{id: id}}) "
+                      "WHERE e.stub AND NOT (e)--() DELETE e")
+_DELETE_TIME = f"MATCH (t:{_TIME}) WHERE t.id IN $ids DELETE t"
+_DELETE_HOPS = f"MATCH (h:{_HOP}) WHERE h.id IN $ids DELETE h"
+_COUNTS = {
+    "entities": f"MATCH (e:{_ENT}) WHERE e.stub = false RETURN count(e) AS n",
+    "facts": f"MATCH (f:{_FACT}) RETURN count(f) AS n",
+    "time_nodes": f"MATCH (t:{_TIME}) RETURN count(t) AS n",
+    "hops": f"MATCH (h:{_HOP}) RETURN count(h) AS n",
+}
+# `during` conditions on an effective interval [es, ee) held by variable x (fact or relationship)
+_OVERLAP_LIVE = "{x}.live = true"
+_OVERLAP_END = "({x}.es IS NULL OR {x}.es < $de)"
+_OVERLAP_START = "({x}.ee IS NULL OR $ds < {x}.ee)"
+
+_RETRYABLE: tuple[type[Exception], ...] = (neo.TransientError, neo.ServiceUnavailable, neo.SessionExpired)
+
+
+class Neo4jGraphStore:
+    """GraphStore on the official ``neo4j`` driver.
+
+    ``password`` wins over the environment variable named by ``password_env``. ``flavor`` selects
+    the schema DDL variant ("neo4j" for Neo4j 5, "arcadedb" for ArcadeDB's Bolt plugin) and, for
+    ArcadeDB, also retries ``ConstraintError`` (concurrent MERGE under a uniqueness constraint).
+    """
+
+    def __init__(self, uri: str, user: str = "neo4j", password_env: str = "NEO4J_PASSWORD",
+                 database: str = "neo4j", *, password: str | None = None, flavor: str = "neo4j",
+                 batch_size: int = 1000, max_retries: int = 3) -> None:
+        if flavor not in FLAVORS:
+            raise ConfigError(f"unknown graph server flavor {flavor!r}; expected one of {sorted(FLAVORS)}")
+        if batch_size < 1 or max_retries < 1:
+            raise ConfigError(f"batch_size and max_retries must be >= 1, got {batch_size}, {max_retries}")
+        if password is None:
+            password = os.environ.get(password_env)
+            if password is None:
+                raise ConfigError(f"no password for {user}@{uri}: set the environment variable {password_env}")
+        self.uri, self.user, self.database, self.flavor = uri, user, database, flavor
+        self.batch_size, self.max_retries = batch_size, max_retries
+        self._retryable = _RETRYABLE + ((neo.ConstraintError,) if flavor == "arcadedb" else ())
+        self._driver: Driver = GraphDatabase.driver(uri, auth=(user, password))
+        try:
+            self._driver.verify_connectivity()
+        except neo.AuthError as exc:
+            self._driver.close()
+            raise ConfigError(f"{user}@{uri}: authentication failed: {exc.message}") from exc
+        except (neo.Neo4jError, neo.DriverError, OSError) as exc:
+            self._driver.close()
+            raise StoreError(f"cannot connect to graph server {uri}: {exc}") from exc
+        self.bootstrap_schema()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def bootstrap_schema(self) -> None:
+        """Create the constraints and indexes (idempotent): see :mod:`tgrag.stores.neo4j_schema`."""
+        for stmt in schema_statements(self.flavor):
+            self._with_retry(partial(_run_one, query=stmt), write=True, what="schema")
+
+    def _with_retry(self, work: Callable[[Transaction], T], *, write: bool, what: str) -> T:
+        last: Exception | None = None
+        for attempt in range(self.max_retries):
+            try:
+                mode = WRITE_ACCESS if write else READ_ACCESS
+                with self._driver.session(database=self.database, default_access_mode=mode) as session, \
+                        session.begin_transaction() as tx:
+                    result = work(tx)
+                    tx.commit()
+                    return result
+            except self._retryable as exc:
+                last = exc
+                time.sleep(min(0.1 * 2 ** attempt, 2.0))
+            except neo.Neo4jError as exc:
+                raise StoreError(f"{what} on {self.uri}/{self.database} failed: {exc.message}") from exc
+            except neo.DriverError as exc:
+                raise StoreError(f"{what} on {self.uri}/{self.database} failed: {exc}") from exc
+        raise TransientError(f"{what} on {self.uri}/{self.database} failed after {self.max_retries} "
+                             f"attempts: {last}")
+
+    def _read(self, query: str, what: str, **params: Any) -> list[dict[str, Any]]:
+        return self._with_retry(lambda tx: [r.data() for r in tx.run(query, **params)],
+                                write=False, what=what)
+
+    # -- writes -----------------------------------------------------------------------------------
+    def upsert(self, records: Iterable[Record]) -> None:
+        """Upsert by id (last one wins), ``batch_size`` rows per transaction."""
+        kinds: dict[type, dict[str, dict[str, Any]]] = {Entity: {}, Fact: {}, TimeNode: {}, Hop: {}}
+        for rec in records:
+            if isinstance(rec, Entity):
+                kinds[Entity][rec.entity_id] = _entity_row(rec)
+            elif isinstance(rec, Fact):
+                kinds[Fact][rec.fact_id] = _fact_row(rec)
+            elif isinstance(rec, TimeNode):
+                kinds[TimeNode][rec.node_id] = _time_row(rec)
+            elif isinstance(rec, Hop):
+                kinds[Hop][rec.hop_id] = _hop_row(rec)
+            else:
+                raise InputError(f"cannot store a {type(rec).__name__} in a graph store: {rec!r}")
+        for kind, queries in ((Entity, [_UPSERT_ENTITIES]),
+                              (Fact, [_DROP_EDGES_OF_FACTS, _UPSERT_FACTS, _LINK_FACTS]),
+                              (TimeNode, [_UPSERT_TIME]), (Hop, [_UPSERT_HOPS])):
+            rows = list(kinds[kind].values())
+            for batch in _chunks(rows, self.batch_size):
+                self._with_retry(partial(_run_batch, queries=queries, rows=batch), write=True,
+                                 what=f"upsert of {len(batch)} {kind.__name__} rows")
+
+    def delete(self, ids: Iterable[str]) -> None:
+        """Delete records of any kind by id; an entity id takes the facts on it along."""
+        id_list = list(dict.fromkeys(ids))
+        for batch in _chunks(id_list, self.batch_size):
+            self._with_retry(partial(_delete_batch, ids=batch), write=True,
+                             what=f"delete of {len(batch)} ids")
+
+    # -- reads ------------------------------------------------------------------------------------
+    def entities(self, ids: Iterable[str] | None = None) -> list[Entity]:
+        if ids is None:
+            rows = self._read(f"MATCH (e:{_ENT}) WHERE e.stub = false RETURN e", "entities")
+            return sorted((_entity(r["e"]) for r in rows), key=lambda e: e.entity_id)
+        wanted = list(dict.fromkeys(ids))
+        rows = self._read(f"MATCH (e:{_ENT}) WHERE e.id IN $ids AND e.stub = false RETURN e",
+                          "entities", ids=wanted)
+        found = {r["e"]["id"]: _entity(r["e"]) for r in rows}
+        return [found[i] for i in wanted if i in found]
+
+    def facts(self, *, subject: str | None = None, predicate: str | None = None,
+              object: str | None = None, during: TimeInterval | None = None,
+              passage_ids: Iterable[str] | None = None) -> list[Fact]:
+        conds: list[str] = []
+        params: dict[str, Any] = {}
+        for name, value, cond in (("subject", subject, "f.subject = $subject"),
+                                  ("predicate", predicate, "f.predicate = $predicate"),
+                                  ("object", object, "f.object = $object")):
+            if value is not None:
+                conds.append(cond)
+                params[name] = value
+        if passage_ids is not None:
+            conds.append("f.passage IN $pids")
+            params["pids"] = list(dict.fromkeys(passage_ids))
+        conds += _during_conditions("f", during, params)
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        rows = self._read(f"MATCH (f:{_FACT}){where} RETURN f", "facts", **params)
+        return sort_facts([_fact(r["f"]) for r in rows])
+
+    def neighbours(self, entity_id: str, *, depth: int = 1, during: TimeInterval | None = None
+                   ) -> list[Fact]:
+        """Breadth-first, one Cypher query per level with the time filter on the relationships."""
+        check_depth(depth)
+        params: dict[str, Any] = {}
+        conds = _during_conditions("r", during, params)
+        where = "".join(f" AND {c}" for c in conds)
+        step = (f"MATCH (a:{_ENT})-[r:{REL}]-(b:{_ENT}) WHERE a.id IN $frontier{where} "
+                "RETURN DISTINCT r.fid AS fid, b.id AS other")
+
+        def walk(tx: Transaction) -> list[dict[str, Any]]:
+            seen, frontier, fids = {entity_id}, [entity_id], set()
+            for _ in range(depth):
+                if not frontier:
+                    break
+                nxt: list[str] = []
+                for rec in tx.run(step, frontier=frontier, **params):
+                    fids.add(rec["fid"])
+                    if rec["other"] not in seen:
+                        seen.add(rec["other"])
+                        nxt.append(rec["other"])
+                frontier = nxt
+            if not fids:
+                return []
+            return [r.data() for r in tx.run(f"MATCH (f:{_FACT}) WHERE f.id IN $ids RETURN f",
+                                             ids=sorted(fids))]
+
+        rows = self._with_retry(walk, write=False, what="neighbours")
+        return sort_facts([_fact(r["f"]) for r in rows])
+
+    def time_nodes(self, ids: Iterable[str] | None = None) -> list[TimeNode]:
+        if ids is None:
+            rows = self._read(f"MATCH (t:{_TIME}) RETURN t", "time_nodes")
+            return sorted((_time_node(r["t"]) for r in rows), key=lambda t: t.node_id)
+        wanted = list(dict.fromkeys(ids))
+        rows = self._read(f"MATCH (t:{_TIME}) WHERE t.id IN $ids RETURN t", "time_nodes", ids=wanted)
+        found = {r["t"]["id"]: _time_node(r["t"]) for r in rows}
+        return [found[i] for i in wanted if i in found]
+
+    def hops(self, *, src: Iterable[str] | None = None, dst: Iterable[str] | None = None) -> list[Hop]:
+        conds: list[str] = []
+        params: dict[str, Any] = {}
+        if src is not None:
+            conds.append("h.src IN $src")
+            params["src"] = list(set(src))
+        if dst is not None:
+            conds.append("h.dst IN $dst")
+            params["dst"] = list(set(dst))
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        rows = self._read(f"MATCH (h:{_HOP}){where} RETURN h", "hops", **params)
+        return sort_hops(Hop(r["h"]["id"], r["h"]["src"], r["h"]["dst"], r["h"]["query"],
+                             float(r["h"]["score"])) for r in rows)
+
+    def counts(self) -> dict[str, int]:
+        def work(tx: Transaction) -> dict[str, int]:
+            return {k: int(tx.run(q).single(strict=True)["n"]) for k, q in _COUNTS.items()}
+
+        return self._with_retry(work, write=False, what="counts")
+
+    def save(self) -> None:
+        """Nothing to do: every write is committed on the server."""
+
+    def close(self) -> None:
+        self._driver.close()
+
+    def clear(self) -> None:
+        """Delete every tgrag node and relationship in this database (in batches)."""
+        for label in (_FACT, _ENT, _TIME, _HOP):
+            query = f"MATCH (n:{label}) WITH n LIMIT $n DETACH DELETE n RETURN count(*) AS k"
+            step = partial(_count_of, query=query, n=self.batch_size)
+            while self._with_retry(step, write=True, what=f"clear {label}"):
+                pass
+
+
+# -- batches ----------------------------------------------------------------------------------------
+def _run_one(tx: Transaction, query: str) -> None:
+    tx.run(query).consume()
+
+
+def _count_of(tx: Transaction, query: str, n: int) -> int:
+    return int(tx.run(query, n=n).single(strict=True)["k"])
+
+
+def _run_batch(tx: Transaction, queries: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    ids = [r["id"] for r in rows]
+    for q in queries:
+        if q is _DROP_EDGES_OF_FACTS:
+            tx.run(q, ids=ids).consume()
+        else:
+            tx.run(q, rows=rows).consume()
+
+
+def _delete_batch(tx: Transaction, ids: list[str]) -> None:
+    fact_ids = set(ids) | {r["id"] for r in tx.run(_FACTS_OF_ENTITIES, ids=ids)}
+    fids = sorted(fact_ids)
+    ends = {v for r in tx.run(_ENDS_OF_FACTS, ids=fids) for v in (r["s"], r["o"])}
+    tx.run(_DROP_EDGES_OF_FACTS, ids=fids).consume()
+    tx.run(_DELETE_FACTS, ids=fids).consume()
+    tx.run(_DELETE_ENTITIES, ids=ids).consume()
+    tx.run(_DELETE_BARE_STUBS, ids=sorted(ends - set(ids))).consume()
+    tx.run(_DELETE_TIME, ids=ids).consume()
+    tx.run(_DELETE_HOPS, ids=ids).consume()
+
+
+def _chunks(rows: list[T], n: int) -> Iterable[list[T]]:
+    for i in range(0, len(rows), n):
+        yield rows[i:i + n]
+
+
+def _during_conditions(var: str, during: TimeInterval | None, params: dict[str, Any]) -> list[str]:
+    if during is None:
+        return []
+    conds = [_OVERLAP_LIVE.format(x=var)]
+    if during.end is not None:
+        conds.append(_OVERLAP_END.format(x=var))
+        params["de"] = dt_to_micros(during.end)
+    if during.start is not None:
+        conds.append(_OVERLAP_START.format(x=var))
+        params["ds"] = dt_to_micros(during.start)
+    return conds
+
+
+# -- records ↔ rows ---------------------------------------------------------------------------------
+def _entity_row(e: Entity) -> dict[str, Any]:
+    return {"id": e.entity_id, "name": e.name, "type": e.type, "aliases": list(e.aliases),
+            "mentions": list(e.mentions)}
+
+
+def _entity(p: Any) -> Entity:
+    return Entity(p["id"], p["name"], p.get("type") or "", tuple(p.get("aliases") or ()),
+                  tuple(p.get("mentions") or ()))
+
+
+def _fact_row(f: Fact) -> dict[str, Any]:
+    eff = f.effective
+    v = f.valid
+    return {"id": f.fact_id, "subject": f.subject, "predicate": f.predicate, "object": f.object,
+            "oie": f.object_is_entity, "dated": v is not None,
+            "vs": dt_to_micros(v.start) if v else None, "ve": dt_to_micros(v.end) if v else None,
+            "gran": v.granularity.value if v else None, "obs": dt_to_micros(f.observed_at),
+            "inv": dt_to_micros(f.invalid_at), "sup": f.superseded_by, "passage": f.source_passage_id,
+            "doc": f.doc_id, "conf": float(f.confidence), "text": f.text, "live": eff is not None,
+            "es": dt_to_micros(eff.start) if eff else None, "ee": dt_to_micros(eff.end) if eff else None}
+
+
+def _fact(p: Any) -> Fact:
+    valid = (TimeInterval(micros_to_dt(p.get("vs")), micros_to_dt(p.get("ve")), Granularity(p["gran"]))
+             if p.get("dated") else None)
+    return Fact(p["id"], p["subject"], p["predicate"], p["object"], bool(p["oie"]), valid,
+                micros_to_dt(p.get("obs")), p["passage"], p["doc"], float(p["conf"]), p.get("text") or "",
+                micros_to_dt(p.get("inv")), p.get("sup"))
+
+
+def _time_row(t: TimeNode) -> dict[str, Any]:
+    iv = t.interval
+    return {"id": t.node_id, "level": t.level.value, "s": dt_to_micros(iv.start), "e": dt_to_micros(iv.end),
+            "gran": iv.granularity.value, "parent": t.parent_id, "summary": t.summary,
+            "passages": list(t.passage_ids), "facts": list(t.fact_ids)}
+
+
+def _time_node(p: Any) -> TimeNode:
+    iv = TimeInterval(micros_to_dt(p.get("s")), micros_to_dt(p.get("e")), Granularity(p["gran"]))
+    return TimeNode(p["id"], TimeLevel(p["level"]), iv, p.get("parent"), p.get("summary") or "",
+                    tuple(p.get("passages") or ()), tuple(p.get("facts") or ()))
+
+
+def _hop_row(h: Hop) -> dict[str, Any]:
+    return {"id": h.hop_id, "src": h.src, "dst": h.dst, "query": h.query, "score": float(h.score)}

@@ -1,0 +1,196 @@
+"""Documents and passages in SQLite. ``put`` is one transaction: all of a batch or nothing.
+
+Dates are stored as integer microseconds since the epoch (UTC; exact, and ordered like the
+datetimes) plus the granularity; ``dated = 0`` marks an undated record (a date may also be unbounded
+on one side, which is a NULL start or end with ``dated = 1``). Passages reference their document
+(foreign key), so a passage whose document is neither stored nor in the same batch fails the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from tgrag.kernel.errors import InputError, StoreError
+from tgrag.kernel.records import Document, Passage
+from tgrag.kernel.temporal import Granularity, TimeInterval
+from tgrag.stores.fact_rules import dt_to_micros, micros_to_dt
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id      TEXT PRIMARY KEY,
+    text        TEXT NOT NULL,
+    title       TEXT NOT NULL DEFAULT '',
+    dated       INTEGER NOT NULL DEFAULT 0,
+    date_start  INTEGER,
+    date_end    INTEGER,
+    granularity TEXT,
+    meta        TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS passages (
+    passage_id  TEXT PRIMARY KEY,
+    doc_id      TEXT NOT NULL REFERENCES documents(doc_id),
+    position    INTEGER NOT NULL,
+    text        TEXT NOT NULL,
+    title       TEXT NOT NULL DEFAULT '',
+    dated       INTEGER NOT NULL DEFAULT 0,
+    date_start  INTEGER,
+    date_end    INTEGER,
+    granularity TEXT
+);
+CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, position);
+CREATE INDEX IF NOT EXISTS passages_date ON passages(dated, date_start);
+"""
+
+_DOC_UPSERT = """
+INSERT INTO documents (doc_id, text, title, dated, date_start, date_end, granularity, meta)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(doc_id) DO UPDATE SET text = excluded.text, title = excluded.title,
+    dated = excluded.dated, date_start = excluded.date_start, date_end = excluded.date_end,
+    granularity = excluded.granularity, meta = excluded.meta
+"""
+
+_PSG_UPSERT = """
+INSERT INTO passages (passage_id, doc_id, position, text, title, dated, date_start, date_end, granularity)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(passage_id) DO UPDATE SET doc_id = excluded.doc_id, position = excluded.position,
+    text = excluded.text, title = excluded.title, dated = excluded.dated,
+    date_start = excluded.date_start, date_end = excluded.date_end, granularity = excluded.granularity
+"""
+
+_PSG_COLS = "passage_id, doc_id, position, text, title, dated, date_start, date_end, granularity"
+
+
+class SqliteDocumentStore:
+    """DocumentStore on SQLite; ``path`` may be ``":memory:"``."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, isolation_level=None)
+        self._conn.execute("PRAGMA foreign_keys = ON")
+        if self.path != ":memory:":
+            self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.executescript(_SCHEMA)
+
+    # -- writes -----------------------------------------------------------------------------------
+    def put(self, documents: Sequence[Document], passages: Sequence[Passage]) -> None:
+        """Upsert documents and passages in one transaction (any failure writes nothing)."""
+        doc_rows = [_doc_row(d) for d in documents]
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.executemany(_DOC_UPSERT, doc_rows)
+            for p in passages:
+                try:
+                    cur.execute(_PSG_UPSERT, _psg_row(p))
+                except sqlite3.IntegrityError as exc:
+                    raise InputError(f"passage {p.passage_id!r} cannot be stored: {exc}",
+                                     doc_id=p.doc_id) from exc
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    def delete_document(self, doc_id: str) -> list[str]:
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            removed = [r[0] for r in cur.execute(
+                "SELECT passage_id FROM passages WHERE doc_id = ? ORDER BY position, passage_id",
+                (doc_id,))]
+            cur.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+            cur.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+        return removed
+
+    # -- reads ------------------------------------------------------------------------------------
+    def get_document(self, doc_id: str) -> Document | None:
+        row = self._conn.execute(
+            "SELECT doc_id, text, title, dated, date_start, date_end, granularity, meta "
+            "FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        if row is None:
+            return None
+        return Document(row[0], row[1], _date(row[3], row[4], row[5], row[6]), row[2], json.loads(row[7]))
+
+    def get_passages(self, passage_ids: Sequence[str]) -> list[Passage]:
+        """Passages in the order asked for; unknown ids skipped."""
+        wanted = list(dict.fromkeys(passage_ids))
+        found: dict[str, Passage] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self._conn.execute(
+                    f"SELECT {_PSG_COLS} FROM passages WHERE passage_id IN ({marks})", chunk):
+                found[row[0]] = _passage(row)
+        return [found[p] for p in passage_ids if p in found]
+
+    def passages_of(self, doc_id: str) -> list[Passage]:
+        rows = self._conn.execute(
+            f"SELECT {_PSG_COLS} FROM passages WHERE doc_id = ? ORDER BY position, passage_id", (doc_id,))
+        return [_passage(r) for r in rows]
+
+    def iter_passages(self, *, during: TimeInterval | None = None) -> Iterator[Passage]:
+        """All passages (by doc_id, position), or the dated ones whose date overlaps ``during``."""
+        sql = f"SELECT {_PSG_COLS} FROM passages"
+        args: list[Any] = []
+        if during is not None:
+            sql += " WHERE dated = 1"
+            if during.end is not None:
+                sql += " AND (date_start IS NULL OR date_start < ?)"
+                args.append(dt_to_micros(during.end))
+            if during.start is not None:
+                sql += " AND (date_end IS NULL OR ? < date_end)"
+                args.append(dt_to_micros(during.start))
+        sql += " ORDER BY doc_id, position, passage_id"
+        for row in self._conn.execute(sql, args):
+            yield _passage(row)
+
+    def document_ids(self) -> list[str]:
+        return [r[0] for r in self._conn.execute("SELECT doc_id FROM documents ORDER BY doc_id")]
+
+    def count(self) -> tuple[int, int]:
+        docs = self._conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+        psgs = self._conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+        return int(docs), int(psgs)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def _date_cols(iv: TimeInterval | None) -> tuple[int, int | None, int | None, str | None]:
+    if iv is None:
+        return 0, None, None, None
+    return 1, dt_to_micros(iv.start), dt_to_micros(iv.end), iv.granularity.value
+
+
+def _date(dated: int, start: int | None, end: int | None, gran: str | None) -> TimeInterval | None:
+    if not dated:
+        return None
+    return TimeInterval(micros_to_dt(start), micros_to_dt(end), Granularity(gran or Granularity.DAY))
+
+
+def _doc_row(d: Document) -> tuple[Any, ...]:
+    try:
+        meta = json.dumps(dict(d.meta), sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"document meta is not JSON-serialisable: {exc}", doc_id=d.doc_id) from exc
+    return (d.doc_id, d.text, d.title, *_date_cols(d.date), meta)
+
+
+def _psg_row(p: Passage) -> tuple[Any, ...]:
+    return (p.passage_id, p.doc_id, p.position, p.text, p.title, *_date_cols(p.date))
+
+
+def _passage(row: Sequence[Any]) -> Passage:
+    try:
+        return Passage(row[0], row[1], row[3], int(row[2]), _date(row[5], row[6], row[7], row[8]), row[4])
+    except ValueError as exc:
+        raise StoreError(f"passage {row[0]!r}: stored date is invalid: {exc}") from exc
