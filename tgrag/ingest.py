@@ -79,7 +79,7 @@ def document_from_row(row: Mapping[str, Any], *, path: str = "<input>", line: in
     doc = Document.make(text.strip(), date=date, title=str(row.get("title") or ""), doc_id=doc_id, meta=meta)
     if date is None:
         where = f"{path}:{line}" if line is not None else path
-        log.warning("%s: document %r has no date; it is indexed with date None (never matches a time scope)",
+        log.warning("%s: document %r has no date; indexed with date None (excluded by as_of/between scopes)",
                     where, doc.doc_id)
     return doc
 

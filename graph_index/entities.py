@@ -1,0 +1,228 @@
+"""Entity normal forms, an in-memory entity table, and near-duplicate resolution.
+
+Merging policy (documented, deterministic):
+
+1. **Normal form** — case-folded, accents stripped, punctuation dropped, a leading "the" and trailing
+   corporate suffixes ("Inc.", "Ltd", "Corp", "LLC", "plc", "GmbH", …) removed. Names with the same
+   normal form are the same entity; its id is ``Entity.make(..., normal_form)``'s content id.
+2. **Near duplicates** — a new normal form is compared with existing entities *of the same type*
+   that share a blocking key (first or last four letters). It is merged as an alias when the token
+   difference is typo-like (every differing token pairs with one at character similarity ≥ 0.8), the
+   numbers in both names are identical ("6th Parliament" never merges with "7th Parliament"), and the
+   embedding cosine of the two names is ≥ ``threshold``. Lexical gating keeps the embedding from
+   merging siblings such as "University of Bonn" / "University of Graz".
+
+The canonical name of an entity is the first surface form seen; later ones become aliases.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from difflib import SequenceMatcher
+
+import numpy as np
+
+from tgrag.kernel.protocols import Embedder
+from tgrag.kernel.records import Entity, content_id
+
+_CORP_SUFFIXES = frozenset({
+    "inc", "incorporated", "ltd", "limited", "llc", "corp", "corporation", "co", "plc", "gmbh", "ag",
+    "sa", "nv", "bv", "lp", "llp", "pty", "srl", "spa",
+})
+_PUNCT = re.compile(r"[^\w\s]+")
+_SPACE = re.compile(r"\s+")
+_DIGITS = re.compile(r"\d+")
+
+
+def strip_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def normal_form(name: str) -> str:
+    """Canonical key of a name: "The Apple, Inc." → "apple"; "Pär Mårts" → "par marts"."""
+    s = strip_accents(name).casefold().replace("'s ", " ").replace("&", " and ")
+    s = _SPACE.sub(" ", _PUNCT.sub(" ", s)).strip()
+    toks = s.split(" ") if s else []
+    while len(toks) > 1 and toks[0] == "the":
+        toks = toks[1:]
+    while len(toks) > 1 and toks[-1] in _CORP_SUFFIXES:
+        toks = toks[:-1]
+    return " ".join(toks)
+
+
+def entity_id_for(name: str) -> str:
+    """The id an entity named ``name`` gets when it is not merged into another one."""
+    return content_id("ent", normal_form(name))
+
+
+def _blocking_keys(norm: str) -> tuple[str, ...]:
+    flat = norm.replace(" ", "")
+    if len(flat) < 4:
+        return (flat,)
+    return (flat[:4], flat[-4:])
+
+
+def typo_like(a: str, b: str, *, min_ratio: float = 0.8) -> bool:
+    """True when normal forms ``a`` and ``b`` differ only by typo-like token edits, same numbers."""
+    if a == b:
+        return True
+    if sorted(_DIGITS.findall(a)) != sorted(_DIGITS.findall(b)):
+        return False
+    ta, tb = a.split(), b.split()
+    only_a = sorted(set(ta) - set(tb))
+    only_b = sorted(set(tb) - set(ta))
+    if len(only_a) != len(only_b) or not only_a:
+        return False
+    for x, y in zip(only_a, only_b):
+        if min(len(x), len(y)) < 4 or SequenceMatcher(None, x, y).ratio() < min_ratio:
+            return False
+    return True
+
+
+class EntityTable:
+    """In-memory view of the entities in a graph store: by id, by normal form, by passage."""
+
+    def __init__(self, entities: Iterable[Entity] = ()) -> None:
+        self.by_id: dict[str, Entity] = {}
+        self.by_norm: dict[str, str] = {}
+        self.by_passage: dict[str, set[str]] = defaultdict(set)
+        self._blocks: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for e in entities:
+            self.put(e)
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def get(self, entity_id: str) -> Entity | None:
+        return self.by_id.get(entity_id)
+
+    def lookup(self, name: str) -> Entity | None:
+        """Entity whose name or alias has the normal form of ``name``, or whose id is ``name``."""
+        if name in self.by_id:
+            return self.by_id[name]
+        eid = self.by_norm.get(normal_form(name))
+        return self.by_id.get(eid) if eid else None
+
+    def put(self, entity: Entity) -> None:
+        old = self.by_id.get(entity.entity_id)
+        if old is not None:
+            for p in set(old.mentions) - set(entity.mentions):
+                self.by_passage[p].discard(entity.entity_id)
+        self.by_id[entity.entity_id] = entity
+        for surface in (entity.name, *entity.aliases):
+            norm = normal_form(surface)
+            if norm and norm not in self.by_norm:
+                self.by_norm[norm] = entity.entity_id
+                for key in _blocking_keys(norm):
+                    self._blocks[(entity.type, key)].append(norm)
+        for p in entity.mentions:
+            self.by_passage[p].add(entity.entity_id)
+
+    def drop(self, entity_id: str) -> None:
+        entity = self.by_id.pop(entity_id, None)
+        if entity is None:
+            return
+        for surface in (entity.name, *entity.aliases):
+            norm = normal_form(surface)
+            if self.by_norm.get(norm) == entity_id:
+                del self.by_norm[norm]
+                for key in _blocking_keys(norm):
+                    block = self._blocks.get((entity.type, key))
+                    if block is not None and norm in block:
+                        block.remove(norm)
+        for p in entity.mentions:
+            self.by_passage[p].discard(entity_id)
+
+    def candidates(self, norm: str, type_: str, limit: int = 200) -> list[str]:
+        """Existing normal forms of the same type sharing a blocking key with ``norm``."""
+        out: set[str] = set()
+        for key in _blocking_keys(norm):
+            out.update(self._blocks.get((type_, key), ())[:limit])
+        out.discard(norm)
+        return sorted(out)
+
+
+class EmbeddingEntityResolver:
+    """Resolves (surface name, type) pairs to entity ids; merges near duplicates (see module doc)."""
+
+    def __init__(self, embedder: Embedder | None, *, threshold: float = 0.85) -> None:
+        self.embedder = embedder
+        self.threshold = threshold
+
+    def resolve(self, names: Sequence[tuple[str, str]], table: EntityTable) -> dict[tuple[str, str], str]:
+        """Map every (name, type) to an entity id, adding new entities / aliases to ``table``.
+
+        New entities are created with no mentions; the caller adds mentions. Deterministic: names are
+        processed in sorted order.
+        """
+        out: dict[tuple[str, str], str] = {}
+        pending: list[tuple[str, str, str, list[str]]] = []  # (name, type, norm, candidate norms)
+        local: dict[tuple[str, str], list[str]] = defaultdict(list)  # blocks of this batch's new norms
+        for name, type_ in sorted(set(names)):
+            norm = normal_form(name)
+            if not norm:
+                continue
+            eid = table.by_norm.get(norm)
+            if eid is not None:
+                out[(name, type_)] = eid
+                ent = table.by_id[eid]
+                if name != ent.name and name not in ent.aliases:
+                    table.put(replace(ent, aliases=tuple(sorted({*ent.aliases, name}))))
+                continue
+            near = set(table.candidates(norm, type_))
+            for key in _blocking_keys(norm):
+                near.update(n for n in local[(type_, key)] if n != norm)
+                if norm not in local[(type_, key)]:
+                    local[(type_, key)].append(norm)
+            cands = [c for c in sorted(near) if typo_like(norm, c)]
+            pending.append((name, type_, norm, cands))
+        merge_to = self._confirm(pending)
+        for name, type_, norm, _ in pending:
+            eid = table.by_norm.get(norm)  # created earlier in this loop by an identical norm
+            if eid is None and norm in merge_to:
+                eid = table.by_norm.get(merge_to[norm])
+            if eid is not None:
+                ent = table.by_id[eid]
+                if name != ent.name and name not in ent.aliases:
+                    table.put(replace(ent, aliases=tuple(sorted({*ent.aliases, name}))))
+            else:
+                ent = Entity.make(name, norm, type=type_)
+                table.put(ent)
+                eid = ent.entity_id
+            out[(name, type_)] = eid
+        return out
+
+    def _confirm(self, pending: Sequence[tuple[str, str, str, list[str]]]) -> dict[str, str]:
+        """{new norm: existing norm} for lexical candidates whose embeddings agree."""
+        pairs = [(norm, c) for _, _, norm, cands in pending for c in cands]
+        if not pairs:
+            return {}
+        if self.embedder is None:
+            return {a: b for a, b in pairs}
+        texts = sorted({t for p in pairs for t in p})
+        vecs = self.embedder.encode(texts)
+        idx = {t: i for i, t in enumerate(texts)}
+        best: dict[str, tuple[float, str]] = {}
+        for a, b in pairs:
+            sim = float(np.dot(vecs[idx[a]], vecs[idx[b]]))
+            if sim >= self.threshold and (a not in best or (sim, b) > best[a]):
+                best[a] = (sim, b)
+        return {a: b for a, (_, b) in best.items()}
+
+
+def merge_mentions(entity: Entity, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Entity:
+    mentions = (set(entity.mentions) | set(add)) - set(remove)
+    return replace(entity, mentions=tuple(sorted(mentions)))
+
+
+def entities_by_name(table: EntityTable, names: Iterable[str]) -> Mapping[str, Entity]:
+    out: dict[str, Entity] = {}
+    for n in names:
+        e = table.lookup(n)
+        if e is not None:
+            out[n] = e
+    return out

@@ -1,0 +1,338 @@
+"""GraphIndexer: passages → entities, temporal facts and the time tree, incrementally both ways.
+
+``add`` processes only the given passages; ``remove`` is its exact inverse (deleting passages and
+adding them again restores every entity, fact, interval and summary), and tolerates partially-added
+state so the facade can use it as a rollback. Caches of entities, time nodes and fact texts are
+loaded lazily from the graph store and kept in step with every write.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from graph_index import temporal_kg as tkg
+from graph_index import time_tree as tt
+from graph_index.entities import EmbeddingEntityResolver, EntityTable, merge_mentions, normal_form
+from graph_index.extract_spacy import SpacyFactExtractor
+from graph_index.protocols import EntityResolver, ExtractionFailure, FactExtractor, Summariser
+from graph_index.summarise import CentralitySummariser
+from tgrag.kernel.protocols import DocumentStore, Embedder, GraphStore
+from tgrag.kernel.records import Entity, Fact, Passage, TimeNode
+from tgrag.kernel.temporal import TimeInterval
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What one ``add``/``remove`` did. ``time_nodes_recomputed`` = touched leaves + ancestors that
+    still exist; ``time_nodes_removed`` = nodes that lost their last content."""
+
+    passages: int
+    facts_added: int
+    facts_removed: int
+    entities_touched: int
+    time_nodes_recomputed: tuple[str, ...]
+    extraction_failures: int
+    seconds: Mapping[str, float]
+    time_nodes_removed: tuple[str, ...] = ()
+    facts_superseded: int = 0
+    failures: tuple[ExtractionFailure, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passages": self.passages, "facts_added": self.facts_added,
+                "facts_removed": self.facts_removed, "entities_touched": self.entities_touched,
+                "time_nodes_recomputed": list(self.time_nodes_recomputed),
+                "time_nodes_removed": list(self.time_nodes_removed),
+                "facts_superseded": self.facts_superseded,
+                "extraction_failures": self.extraction_failures,
+                "failures": [f.to_dict() for f in self.failures], "seconds": dict(self.seconds)}
+
+
+class GraphIndexer:
+    def __init__(self, graph: GraphStore, docs: DocumentStore, embedder: Embedder, *,
+                 extractor: FactExtractor | None = None, summariser: Summariser | None = None,
+                 resolver: EntityResolver | None = None, show_progress: bool = True,
+                 single_valued: Callable[[str], bool] = tkg.default_single_valued) -> None:
+        self.graph = graph
+        self.docs = docs
+        self.embedder = embedder
+        self.extractor = extractor or SpacyFactExtractor(show_progress=show_progress)
+        self.summariser = summariser or CentralitySummariser(embedder)
+        self.resolver = resolver or EmbeddingEntityResolver(embedder)
+        self.show_progress = show_progress
+        self.single_valued = single_valued
+        self._table: EntityTable | None = None
+        self._nodes: dict[str, TimeNode] | None = None
+        self._fact_info: dict[str, tuple[datetime | None, str]] | None = None
+
+    # -- caches -----------------------------------------------------------------------------------
+    @property
+    def table(self) -> EntityTable:
+        if self._table is None:
+            self._table = EntityTable(self.graph.entities())
+        return self._table
+
+    @property
+    def nodes(self) -> dict[str, TimeNode]:
+        if self._nodes is None:
+            self._nodes = {n.node_id: n for n in self.graph.time_nodes()}
+        return self._nodes
+
+    @property
+    def fact_info(self) -> dict[str, tuple[datetime | None, str]]:
+        if self._fact_info is None:
+            self._fact_info = {f.fact_id: _info(f) for f in self.graph.facts()}
+        return self._fact_info
+
+    def refresh(self) -> None:
+        """Drop the caches (call after the graph store was changed by someone else)."""
+        self._table = self._nodes = self._fact_info = None
+
+    # -- add --------------------------------------------------------------------------------------
+    def add(self, passages: Sequence[Passage]) -> IndexReport:
+        secs: dict[str, float] = {}
+        t0 = t = time.perf_counter()
+        result = self.extractor.extract(passages)
+        secs["extract"] = time.perf_counter() - t
+        for fail in result.failures:
+            log.warning("passage %s: extraction failed (%s)", fail.passage_id, fail.reason)
+
+        t = time.perf_counter()
+        table = self.table
+        names = [(m.name, m.type) for m in result.entities]
+        names += [(f.subject, f.subject_type) for f in result.facts]
+        names += [(f.obj, f.object_type) for f in result.facts if f.object_is_entity]
+        ids = self.resolver.resolve(names, table)
+        seen: dict[str, set[str]] = defaultdict(set)
+        for m in result.entities:
+            if (m.name, m.type) in ids:
+                seen[ids[(m.name, m.type)]].add(m.passage_id)
+        new_facts: dict[str, Fact] = {}
+        for rf in result.facts:
+            sid = ids.get((rf.subject, rf.subject_type))
+            oid = ids.get((rf.obj, rf.object_type)) if rf.object_is_entity else rf.obj
+            if sid is None or oid is None or (rf.object_is_entity and sid == oid):
+                continue
+            seen[sid].add(rf.passage_id)
+            if rf.object_is_entity:
+                seen[oid].add(rf.passage_id)
+            fact = Fact.make(sid, rf.predicate, oid, object_is_entity=rf.object_is_entity, valid=rf.valid,
+                             observed_at=rf.observed_at, source_passage_id=rf.passage_id,
+                             doc_id=rf.doc_id, confidence=rf.confidence, text=rf.text)
+            prev = new_facts.get(fact.fact_id)
+            if prev is None or fact.confidence > prev.confidence:
+                new_facts[fact.fact_id] = fact
+        touched: list[Entity] = []
+        for eid in sorted(seen):
+            ent = table.get(eid)
+            if ent is None:
+                continue
+            ent = merge_mentions(ent, add=seen[eid])
+            table.put(ent)
+            touched.append(ent)
+        self.graph.upsert(touched)
+        secs["entities"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        facts = sorted(new_facts.values(), key=lambda f: f.fact_id)
+        keys = {tkg.supersede_key(f) for f in facts if self.single_valued(f.predicate)} - {None}
+        existing = tkg.group_members(self.graph, keys)  # type: ignore[arg-type]
+        before = {f.fact_id: f for f in existing}
+        updated = tkg.supersede(existing, facts, single_valued=self.single_valued)
+        changed = [f for f in updated if f.fact_id not in before or before[f.fact_id] != f]
+        self.graph.upsert(changed)
+        info = self.fact_info
+        for f in facts:
+            info[f.fact_id] = _info(f)
+        superseded = sum(1 for f in changed if f.fact_id in before)
+        secs["facts"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        leaves: dict[str, tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
+        for p in passages:
+            nid = tt.passage_leaf(p)
+            if nid is not None:
+                leaves[nid][0].add(p.passage_id)
+        for f in facts:
+            nid = tt.fact_leaf(f)
+            if nid is not None:
+                leaves[nid][1].add(f.fact_id)
+        recomputed = self._update_tree({n: (a, b, set(), set()) for n, (a, b) in leaves.items()})
+        secs["time_tree"] = time.perf_counter() - t
+        secs["total"] = time.perf_counter() - t0
+        return IndexReport(len(passages), len(facts), 0, len(touched), recomputed[0],
+                           len(result.failures), secs, recomputed[1], superseded, result.failures)
+
+    # -- remove -----------------------------------------------------------------------------------
+    def remove(self, passages: Sequence[Passage]) -> IndexReport:
+        secs: dict[str, float] = {}
+        t0 = t = time.perf_counter()
+        pids = {p.passage_id for p in passages}
+        gone = self.graph.facts(passage_ids=sorted(pids))
+        gone_ids = {f.fact_id for f in gone}
+        keys = {tkg.supersede_key(f) for f in gone if self.single_valued(f.predicate)} - {None}
+        self.graph.delete(sorted(gone_ids))
+        remaining = tkg.group_members(self.graph, keys)  # type: ignore[arg-type]
+        reopened = tkg.reopen(remaining, gone, single_valued=self.single_valued)
+        self.graph.upsert(reopened)
+        info = self.fact_info
+        for fid in gone_ids:
+            info.pop(fid, None)
+        secs["facts"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        table = self.table
+        touched_ids = sorted({eid for pid in pids for eid in table.by_passage.get(pid, ())})
+        keep: list[Entity] = []
+        drop: list[str] = []
+        for eid in touched_ids:
+            ent = table.get(eid)
+            if ent is None:
+                continue
+            ent = merge_mentions(ent, remove=pids)
+            if ent.mentions:
+                table.put(ent)
+                keep.append(ent)
+            else:
+                table.drop(eid)
+                drop.append(eid)
+        self.graph.upsert(keep)
+        self.graph.delete(drop)
+        secs["entities"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        changes: dict[str, tuple[set[str], set[str], set[str], set[str]]] = {}
+        for nid, node in self.nodes.items():
+            rp = pids.intersection(node.passage_ids)
+            rf = gone_ids.intersection(node.fact_ids)
+            if rp or rf:
+                changes[nid] = (set(), set(), rp, rf)
+        recomputed = self._update_tree(changes)
+        secs["time_tree"] = time.perf_counter() - t
+        secs["total"] = time.perf_counter() - t0
+        return IndexReport(len(passages), 0, len(gone_ids), len(touched_ids), recomputed[0], 0, secs,
+                           recomputed[1], len(reopened))
+
+    # -- time tree --------------------------------------------------------------------------------
+    def _update_tree(self, changes: Mapping[str, tuple[set[str], set[str], set[str], set[str]]]
+                     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Apply (add passages, add facts, remove passages, remove facts) per leaf, prune empty
+        nodes, re-summarise the touched leaves and all their ancestors. Returns (recomputed, removed)."""
+        nodes = self.nodes
+        for nid, (ap, af, rp, rf) in changes.items():
+            node = nodes.get(nid) or tt.empty_node(tt.interval_of_id(nid))
+            ps = (set(node.passage_ids) | ap) - rp
+            fs = (set(node.fact_ids) | af) - rf
+            nodes[nid] = replace(node, passage_ids=tuple(sorted(ps)), fact_ids=tuple(sorted(fs)))
+        affected = tt.with_ancestors(changes)
+        for nid in affected:
+            if nid not in nodes:
+                nodes[nid] = tt.empty_node(tt.interval_of_id(nid))
+        children: dict[str, set[str]] = defaultdict(set)
+        for n in nodes.values():
+            if n.parent_id is not None:
+                children[n.parent_id].add(n.node_id)
+        removed: list[str] = []
+        for nid in tt.bottom_up(affected):
+            n = nodes[nid]
+            if not n.passage_ids and not n.fact_ids and not children.get(nid):
+                removed.append(nid)
+                del nodes[nid]
+                if n.parent_id is not None:
+                    children[n.parent_id].discard(nid)
+        self.graph.delete(removed)
+        order = [nid for nid in tt.bottom_up(affected) if nid in nodes]
+        by_level: dict[int, list[str]] = defaultdict(list)
+        for nid in order:
+            by_level[tt.LEVEL_DEPTH[nodes[nid].level]].append(nid)
+        passages_needed = sorted({p for nid in order for p in nodes[nid].passage_ids})
+        ptext = {p.passage_id: p.text for p in self.docs.get_passages(passages_needed)} if passages_needed else {}
+        info = self.fact_info
+        for depth in sorted(by_level, reverse=True):
+            items = []
+            for nid in by_level[depth]:
+                n = nodes[nid]
+                fids = sorted(n.fact_ids, key=lambda f: (_start_key(info.get(f)), f))
+                texts = [info[f][1] for f in fids if f in info and info[f][1]]
+                texts += [ptext[p] for p in n.passage_ids if p in ptext]
+                kids = sorted(children.get(nid, ()), key=lambda c: (nodes[c].interval.start, c))
+                items.append((n, texts, [nodes[c].summary for c in kids if nodes[c].summary]))
+            it: Iterable[Any] = items
+            summaries = self.summariser.summarise_batch(list(it))
+            for (n, _, _), s in zip(items, summaries):
+                nodes[n.node_id] = replace(n, summary=s)
+        self.graph.upsert(nodes[nid] for nid in order)
+        return tuple(sorted(order)), tuple(sorted(removed))
+
+    # -- lookups ----------------------------------------------------------------------------------
+    def entity(self, name_or_id: str) -> Entity | None:
+        """Entity by id, name or alias (normal-form match)."""
+        return self.table.lookup(name_or_id)
+
+    def link(self, text: str) -> list[Entity]:
+        """Entities mentioned in ``text``: longest capitalised n-grams whose normal form is a known
+        name or alias, left to right, non-overlapping."""
+        return link_entities(self.table, text)
+
+    def summary(self, label: str) -> TimeNode | None:
+        label = label.split(":", 1)[1] if label.startswith("time:") else label
+        nid = TimeNode.id_for(TimeInterval.from_label(label))
+        found = self.graph.time_nodes([nid])
+        return found[0] if found else None
+
+    def timeline(self, entity: str) -> list[Fact]:
+        ent = self.table.lookup(entity)
+        return tkg.timeline(self.graph, ent.entity_id) if ent is not None else []
+
+    def facts_about(self, entity: str, during: TimeInterval | None = None) -> list[Fact]:
+        ent = self.table.lookup(entity)
+        return tkg.facts_about(self.graph, ent.entity_id, during) if ent is not None else []
+
+
+def _info(f: Fact) -> tuple[datetime | None, str]:
+    return (f.valid.start if f.valid is not None else None, f.text)
+
+
+def _start_key(info: tuple[datetime | None, str] | None) -> str:
+    return info[0].isoformat() if info is not None and info[0] is not None else "~"
+
+
+_MAX_NGRAM = 10
+
+
+def link_entities(table: EntityTable, text: str) -> list[Entity]:
+    import re
+
+    toks = [(m.start(), m.end()) for m in re.finditer(r"[^\s,?!;:()\"]+", text)]
+    out: list[Entity] = []
+    seen: set[str] = set()
+    i = 0
+    while i < len(toks):
+        hit = None
+        for j in range(min(len(toks), i + _MAX_NGRAM), i, -1):
+            surface = text[toks[i][0]: toks[j - 1][1]].rstrip(".'")
+            if not any(c.isupper() or c.isdigit() for c in surface):
+                continue
+            eid = table.by_norm.get(normal_form(surface))
+            if eid is not None:
+                hit = (j, eid)
+                break
+        if hit is None:
+            i += 1
+            continue
+        i = hit[0]
+        if hit[1] not in seen and hit[1] in table.by_id:
+            seen.add(hit[1])
+            out.append(table.by_id[hit[1]])
+    return out
+
+
+def entity_names(entities: Iterable[Entity]) -> list[str]:
+    return [e.name for e in entities]
