@@ -6,11 +6,14 @@
 Sections:
 - ``tempreason``: index the fact passages of TempReason with the default spaCy extractor and answer
   its L2 questions from the knowledge graph alone (graph_index.kg_qa): exact-match accuracy.
-- ``update``: musique and ect_qa — full build vs. build 90% then insert the remaining 10%: wall time
-  of the insert vs. the full rebuild, and whether the recomputed time nodes are exactly the touched
-  leaves and their ancestors.
+- ``update``: musique and ect_qa — build 90%, insert the remaining 10%, then rebuild 100% from
+  scratch right after in the same process: wall and CPU time of the insert vs. the rebuild (CPU time
+  is the robust figure on a shared, loaded machine; load averages are recorded), whether the
+  recomputed time nodes are exactly the touched leaves and their ancestors, and whether facts, node
+  contents and summaries equal the full build's.
 - ``ingest10k``: a pooled LLM-free ingest of ``--ingest-n`` passages in a fresh process: throughput
-  and peak RSS.
+  and peak RSS. Each section records its own command, date and load average under ``run``; other
+  sections already in the output file are kept.
 """
 
 from __future__ import annotations
@@ -112,7 +115,16 @@ def bench_tempreason(data: Path) -> dict[str, Any]:
 
 
 # -- update cost ---------------------------------------------------------------------------------
+def _timed(fn: Any) -> tuple[Any, float, float, tuple[float, float, float]]:
+    """(result, wall seconds, CPU seconds of this process incl. all threads, load average after)."""
+    w, c = time.perf_counter(), time.process_time()
+    out = fn()
+    return out, time.perf_counter() - w, time.process_time() - c, os.getloadavg()
+
+
 def bench_update(data: Path, name: str, *, chunk: bool, seed: int = 0) -> dict[str, Any]:
+    """Build 90%, insert 10%, then immediately rebuild 100% from scratch in the same process (insert
+    and rebuild back to back so machine load affects both alike); wall and CPU ratios."""
     docs, by_doc = load_corpus(data / name / "corpus.jsonl", chunk=chunk)
     order = list(range(len(docs)))
     random.Random(seed).shuffle(order)
@@ -120,36 +132,39 @@ def bench_update(data: Path, name: str, *, chunk: bool, seed: int = 0) -> dict[s
     base = [docs[i] for i in sorted(order[n_new:])]
     new = [docs[i] for i in sorted(order[:n_new])]
     all_ps = [p for d in docs for p in by_doc[d.doc_id]]
-
-    ix, store = new_indexer()
-    store.put(docs, all_ps)
-    t = time.perf_counter()
-    full = ix.add(all_ps)
-    full_s = time.perf_counter() - t
-    full_state = _state(ix)
+    load_start = os.getloadavg()
 
     ix, store = new_indexer()
     base_ps = [p for d in base for p in by_doc[d.doc_id]]
     store.put(base, base_ps)
-    t = time.perf_counter()
-    ix.add(base_ps)
-    base_s = time.perf_counter() - t
+    _, base_s, _, _ = _timed(lambda: ix.add(base_ps))
     new_ps = [p for d in new for p in by_doc[d.doc_id]]
     store.put(new, new_ps)
-    t = time.perf_counter()
-    ins = ix.add(new_ps)
-    insert_s = time.perf_counter() - t
-
+    ins, insert_s, insert_cpu, load_ins = _timed(lambda: ix.add(new_ps))
+    inc_state = _state(ix)
+    inc_summaries = {n.node_id: n.summary for n in ix.graph.time_nodes()}
+    n_nodes = len(ix.nodes)
     leaves = {tt.passage_leaf(p) for p in new_ps}
     leaves |= {tt.fact_leaf(f) for f in ix.graph.facts(passage_ids=[p.passage_id for p in new_ps])}
     expected = sorted(tt.with_ancestors(n for n in leaves if n is not None))
+
+    fx, fstore = new_indexer()
+    fstore.put(docs, all_ps)
+    full, full_s, full_cpu, load_full = _timed(lambda: fx.add(all_ps))
+    full_summaries = {n.node_id: n.summary for n in fx.graph.time_nodes()}
+    same_summaries = sum(1 for k, v in full_summaries.items() if inc_summaries.get(k) == v)
     return {"documents": len(docs), "passages": len(all_ps), "inserted_documents": len(new),
-            "inserted_passages": len(new_ps), "full_build_seconds": full_s, "base_build_seconds": base_s,
+            "inserted_passages": len(new_ps), "order": "base build, insert, full rebuild (back to back)",
+            "full_build_seconds": full_s, "base_build_seconds": base_s,
             "insert_seconds": insert_s, "insert_over_full": insert_s / full_s, "target_ratio": 0.15,
+            "full_build_cpu_seconds": full_cpu, "insert_cpu_seconds": insert_cpu,
+            "insert_over_full_cpu": insert_cpu / full_cpu,
+            "loadavg_1_5_15": {"start": load_start, "after_insert": load_ins, "after_full_build": load_full},
             "insert_stage_seconds": dict(ins.seconds), "full_stage_seconds": dict(full.seconds),
-            "time_nodes_total": len(ix.nodes), "time_nodes_recomputed": len(ins.time_nodes_recomputed),
+            "time_nodes_total": n_nodes, "time_nodes_recomputed": len(ins.time_nodes_recomputed),
             "recomputed_equals_touched_leaves_plus_ancestors": list(ins.time_nodes_recomputed) == expected,
-            "incremental_equals_full_build": _state(ix) == full_state,
+            "incremental_equals_full_build": inc_state == _state(fx),
+            "summaries_equal_to_full_build": f"{same_summaries}/{len(full_summaries)}",
             "facts_full": full.facts_added, "facts_inserted": ins.facts_added}
 
 
@@ -197,7 +212,8 @@ def bench_ingest(data: Path, n: int) -> dict[str, Any]:
     return {"passages": len(ps), "seconds": secs, "passages_per_second": len(ps) / secs,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "facts": sum(r.facts_added for r in reports), "entities": len(ix.table),
-            "time_nodes": len(ix.nodes), "stage_seconds": stages, "batch_size": 1000}
+            "time_nodes": len(ix.nodes), "stage_seconds": stages, "batch_size": 1000,
+            "loadavg_1_5_15_at_end": os.getloadavg()}
 
 
 def main() -> None:
@@ -222,20 +238,24 @@ def main() -> None:
         "embedder": "SentenceTransformerEmbedder (all-MiniLM-L6-v2)",
         "summariser": "CentralitySummariser",
     }
-    if args.out.exists():
-        prev = json.loads(args.out.read_text())
-        out.update({k: v for k, v in prev.items() if k in ("tempreason", "update", "ingest10k")})
+    run = {"command": out["command"], "date": out["date"], "loadavg_1_5_15_at_start": os.getloadavg()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:  # after every section, so a long run keeps what it measured
-        args.out.write_text(json.dumps(out, indent=1, default=str) + "\n")
+        merged = dict(out)  # keep sections another run wrote to the file meanwhile
+        if args.out.exists():
+            prev = json.loads(args.out.read_text())
+            merged = {**prev, **out}
+        tmp = args.out.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(merged, indent=1, default=str) + "\n")
+        tmp.replace(args.out)
 
     if "tempreason" in sections:
-        out["tempreason"] = bench_tempreason(args.data)
+        out["tempreason"] = {**bench_tempreason(args.data), "run": run}
         print(json.dumps(out["tempreason"], indent=1)[:800], flush=True)
         save()
     if "update" in sections:
-        out["update"] = {}
+        out["update"] = {"run": run}
         for name, chunk in (("musique", False), ("ect_qa", True)):
             out["update"][name] = bench_update(args.data, name, chunk=chunk)
             print(json.dumps(out["update"][name], indent=1), flush=True)
@@ -244,7 +264,7 @@ def main() -> None:
         tmp = args.out.with_suffix(".ingest.tmp.json")
         subprocess.run([sys.executable, __file__, str(args.data), "--child-ingest", str(tmp),
                         "--ingest-n", str(args.ingest_n)], check=True)
-        out["ingest10k"] = json.loads(tmp.read_text())
+        out["ingest10k"] = {**json.loads(tmp.read_text()), "run": run}
         tmp.unlink()
         print(json.dumps(out["ingest10k"], indent=1), flush=True)
         save()

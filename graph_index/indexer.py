@@ -21,7 +21,7 @@ from graph_index import time_tree as tt
 from graph_index.entities import EmbeddingEntityResolver, EntityTable, merge_mentions, normal_form
 from graph_index.extract_spacy import SpacyFactExtractor
 from graph_index.protocols import EntityResolver, ExtractionFailure, FactExtractor, Summariser
-from graph_index.summarise import CentralitySummariser
+from graph_index.summarise import CentralitySummariser, candidate_sentences
 from tgrag.kernel.protocols import DocumentStore, Embedder, GraphStore
 from tgrag.kernel.records import Entity, Fact, Passage, TimeNode
 from tgrag.kernel.temporal import TimeInterval
@@ -252,24 +252,46 @@ class GraphIndexer:
         by_level: dict[int, list[str]] = defaultdict(list)
         for nid in order:
             by_level[tt.LEVEL_DEPTH[nodes[nid].level]].append(nid)
-        passages_needed = sorted({p for nid in order for p in nodes[nid].passage_ids})
-        ptext = {p.passage_id: p.text for p in self.docs.get_passages(passages_needed)} if passages_needed else {}
         info = self.fact_info
+        limit = getattr(self.summariser, "max_candidates", None)
         for depth in sorted(by_level, reverse=True):
             items = []
             for nid in by_level[depth]:
                 n = nodes[nid]
                 fids = sorted(n.fact_ids, key=lambda f: (_start_key(info.get(f)), f))
                 texts = [info[f][1] for f in fids if f in info and info[f][1]]
-                texts += [ptext[p] for p in n.passage_ids if p in ptext]
                 kids = sorted(children.get(nid, ()), key=lambda c: (nodes[c].interval.start, c))
-                items.append((n, texts, [nodes[c].summary for c in kids if nodes[c].summary]))
+                kid_summaries = [nodes[c].summary for c in kids if nodes[c].summary]
+                texts += self._passage_texts(n.passage_ids, texts, kid_summaries, limit)
+                items.append((n, texts, kid_summaries))
             it: Iterable[Any] = items
             summaries = self.summariser.summarise_batch(list(it))
             for (n, _, _), s in zip(items, summaries):
                 nodes[n.node_id] = replace(n, summary=s)
         self.graph.upsert(nodes[nid] for nid in order)
         return tuple(sorted(order)), tuple(sorted(removed))
+
+    def _passage_texts(self, pids: Sequence[str], texts: Sequence[str], kid_summaries: Sequence[str],
+                       limit: int | None) -> list[str]:
+        """Texts of a node's passages, in node order, read only as far as the summariser looks: an
+        extractive summariser takes the first ``limit`` unique sentences of (children's summaries,
+        fact texts, passages), so once those are reached the rest of the period is never read (a
+        year node whose children and facts fill the candidates reads none of its passages)."""
+        if not pids:
+            return []
+        if limit is None:
+            got = {p.passage_id: p.text for p in self.docs.get_passages(list(pids))}
+            return [got[p] for p in pids if p in got]
+        out: list[str] = []
+        have = len(candidate_sentences(texts, kid_summaries, limit=limit))
+        for i in range(0, len(pids), _PASSAGE_CHUNK):
+            if have >= limit:
+                break
+            chunk = list(pids[i: i + _PASSAGE_CHUNK])
+            got = {p.passage_id: p.text for p in self.docs.get_passages(chunk)}
+            out += [got[p] for p in chunk if p in got]
+            have = len(candidate_sentences([*texts, *out], kid_summaries, limit=limit))
+        return out
 
     # -- lookups ----------------------------------------------------------------------------------
     def entity(self, name_or_id: str) -> Entity | None:
@@ -305,6 +327,7 @@ def _start_key(info: tuple[datetime | None, str] | None) -> str:
 
 
 _MAX_NGRAM = 10
+_PASSAGE_CHUNK = 16
 
 
 def link_entities(table: EntityTable, text: str) -> list[Entity]:

@@ -108,10 +108,12 @@ def mention_spans(text: str) -> list[str]:
 
 
 class EntityPseudoQueryGenerator:
-    """LLM-free pseudo-queries from the passage's subject and the names it mentions.
+    """LLM-free pseudo-queries from the passage's subject, its facts and the names it mentions.
 
-    With a ``graph``, entity names the graph indexer linked to the passage (``Entity.mentions``) are
-    used as mentions too, so the passage graph shares the KG's entity resolution.
+    With a ``graph`` (filled by the graph indexer before the passage graph is built), entity names
+    linked to the passage (``Entity.mentions``) are used as mentions too, and every fact extracted
+    from the passage adds an in-coming query "What is the <predicate> of <subject>?" keyed by the
+    fact's subject, so the passage graph shares the KG's entity resolution.
     """
 
     def __init__(self, graph: GraphStore | None = None) -> None:
@@ -119,11 +121,19 @@ class EntityPseudoQueryGenerator:
 
     def generate(self, passages: Sequence[Passage]) -> list[PassageQueries]:
         linked: dict[str, list[str]] = defaultdict(list)
+        fact_queries: dict[str, list[PseudoQuery]] = defaultdict(list)
         if self.graph is not None and passages:
             wanted = {p.passage_id for p in passages}
+            names: dict[str, str] = {}
             for ent in self.graph.entities():
+                names[ent.entity_id] = ent.name
                 for pid in wanted.intersection(ent.mentions):
                     linked[pid].append(ent.name)
+            for fact in self.graph.facts(passage_ids=wanted):
+                name = names.get(fact.subject)
+                if name:  # the passage states this fact: it answers "what is the <predicate> of <subject>?"
+                    fact_queries[fact.source_passage_id].append(
+                        PseudoQuery(f"What is the {fact.predicate} of {name}?", normalise_key(name), SUBJECT))
         out = []
         for p in passages:
             subjects = subject_names(p)
@@ -131,6 +141,7 @@ class EntityPseudoQueryGenerator:
             mentions = [m for m in mention_spans(p.text) + linked.get(p.passage_id, [])
                         if normalise_key(m) not in subject_keys]
             incoming = [PseudoQuery(f"Who or what is {s}?", normalise_key(s), SUBJECT) for s in subjects]
+            incoming += fact_queries.get(p.passage_id, [])
             incoming += [PseudoQuery(f"What else is known about {m}?", normalise_key(m), MENTION)
                          for m in mentions]
             outgoing = [PseudoQuery(f"Who or what is {m}?", normalise_key(m), MENTION) for m in mentions]
@@ -342,12 +353,16 @@ class PassageGraphBuilder:
             is_new = pid in new_ids
             keys = {q.key: q.text for q in pq.outgoing}
             scan = subjects if is_new else {k: subjects[k] for k in new_subjects}
-            for k in find_known_names(self._texts.get(pid, ""), scan):  # type: ignore[arg-type]
+            found = find_known_names(self._texts.get(pid, ""), scan) if scan else set()  # type: ignore[arg-type]
+            for k in found:
                 keys.setdefault(k, f"Who or what is {k}?")
             own = {q.key for q in pq.incoming if q.kind == SUBJECT}
             out[pid] = {k: t for k, t in keys.items() if k not in own}
-        matches = self._match_subjects(sorted({k for keys in out.values() for k in keys}),
-                                       sorted(subjects), idf)
+        # new sources may reach every subject; existing sources only the new passages' subjects
+        new_keys = sorted({k for pid, keys in out.items() if pid in new_ids for k in keys})
+        old_keys = sorted({k for pid, keys in out.items() if pid not in new_ids for k in keys})
+        matches = {True: self._match_subjects(new_keys, sorted(subjects), idf),
+                   False: self._match_subjects(old_keys, sorted(new_subjects), idf)}
         hops: dict[str, Hop] = {}
 
         def emit(src: str, dst: str, text: str, score: float) -> None:
@@ -360,7 +375,7 @@ class PassageGraphBuilder:
         for src, keys in out.items():
             src_new = src in new_ids
             for key, text in keys.items():
-                for skey, score in matches.get(key, ()):
+                for skey, score in matches[src_new].get(key, ()):
                     targets = subjects[skey] if src_new else subjects[skey] & new_ids
                     for dst in targets:
                         emit(src, dst, text, score)

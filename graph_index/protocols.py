@@ -85,7 +85,10 @@ class FactExtractor(Protocol):
 
 @runtime_checkable
 class Summariser(Protocol):
-    """Writes the summary of one time-tree node from its own texts and its children's summaries."""
+    """Writes the summary of one time-tree node from its own texts and its children's summaries.
+
+    An implementation that reads only the first N unique sentences of (child summaries, texts) may
+    expose ``max_candidates = N``; the indexer then reads a node's passages only that far."""
 
     @property
     def name(self) -> str: ...

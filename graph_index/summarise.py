@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -102,6 +103,38 @@ class CentralitySummariser:
                 cs = [cs[i] for i in picked]
             out.append(self._join(cs))
         return out
+
+    @property
+    def cached_vectors(self) -> int:
+        """How many sentence vectors the cache holds."""
+        return len(self._cache)
+
+    def save_cache(self, path: str | Path) -> int:
+        """Write the sentence-vector cache (sentences + float32 matrix, one ``.npz``, atomically) so a
+        reopened index re-summarises touched nodes without re-embedding their old sentences.
+        Returns the number of vectors written."""
+        path = Path(path)
+        keys = sorted(self._cache)
+        dim = self._cache[keys[0]].shape[0] if keys else 0
+        mat = np.stack([self._cache[k] for k in keys]).astype(np.float32) if keys else np.zeros((0, dim))
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("wb") as fh:
+            np.savez(fh, sentences=np.array(keys, dtype=str), vectors=mat,
+                     embedder=np.array(self.embedder.name))
+        tmp.replace(path)
+        return len(keys)
+
+    def load_cache(self, path: str | Path) -> int:
+        """Merge a cache written by :meth:`save_cache` (ignored, with a warning, when it was made by
+        another embedder). Returns the number of vectors loaded."""
+        with np.load(Path(path), allow_pickle=False) as data:
+            if str(data["embedder"]) != self.embedder.name:
+                log.warning("%s: summary vectors of embedder %s, not %s; ignored", path,
+                            data["embedder"], self.embedder.name)
+                return 0
+            sentences, vectors = data["sentences"], data["vectors"]
+            self._cache.update((str(s), vectors[i]) for i, s in enumerate(sentences))
+            return len(sentences)
 
     def _needs_ranking(self, cs: Sequence[str]) -> bool:
         return len(cs) > self.max_sentences or sum(len(s) + 1 for s in cs) > self.max_chars

@@ -124,15 +124,26 @@ def test_persistence_round_trip(rag: TemporalGraphRAG, tmp_path: Path) -> None:
 def test_as_of_cites_only_passages_dated_up_to_then(rag: TemporalGraphRAG) -> None:
     ans = rag.query("Who is the chief executive of Veltrane Robotics?", as_of="2020-12-31")
     assert not ans.abstained and ans.citations
-    for c in ans.citations:
-        assert c.date is not None and c.date.end is not None
-        assert c.date.start.year <= 2020
+    for e in ans.evidence:  # every passage read, not just the cited ones
+        if e.kind.value == "passage":
+            assert e.date is not None and e.date.start.year <= 2020, e
     assert ans.time_scope is not None and ans.time_scope.end.year == 2021
 
 
 def test_period_the_corpus_lacks_is_abstained(rag: TemporalGraphRAG) -> None:
-    ans = rag.query("Who was the chief executive of Veltrane Robotics in 2012?")
+    # an explicit scope the corpus lacks leaves no evidence: abstain without calling the reader
+    llm = rag.llm
+    n_calls = len(llm.calls)
+    ans = rag.query("Who was the chief executive of Veltrane Robotics?", between=("2012", "2012"))
     assert ans.abstained and ans.text == "" and not ans.citations
+    assert not [c for c in llm.calls[n_calls:] if "Evidence:" in c.messages[-1].content]
+
+
+def test_question_scope_excludes_dated_passages_outside_it(rag: TemporalGraphRAG) -> None:
+    # scope from the question text: dated passages outside it are out; undated ones may stay
+    ans = rag.query("Who was the chief executive of Veltrane Robotics in 2012?")
+    assert ans.time_scope is not None and ans.time_scope.label() == "2012"
+    assert all(e.date is None for e in ans.evidence if e.kind.value == "passage")
 
 
 def test_bad_queries_are_clear_errors(rag: TemporalGraphRAG) -> None:

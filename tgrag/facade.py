@@ -33,6 +33,7 @@ from tgrag.kernel.timeparse import as_of_scope, between_scope
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
+SUMMARY_VECTORS = "summary_vectors.npz"  # sentence-vector cache of the extractive summariser
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class TemporalGraphRAG:
         self._reasoner: Any = None
         self.max_words = max_words
         self.show_progress = show_progress
+        self._saved_summary_vectors = -1
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -145,6 +147,9 @@ class TemporalGraphRAG:
 
             indexer = GraphIndexer(graph, docs, embedder, extractor=extractor, summariser=summariser,
                                    show_progress=show_progress)
+            cache = root / SUMMARY_VECTORS if root is not None else None
+            if cache is not None and cache.exists() and hasattr(indexer.summariser, "load_cache"):
+                indexer.summariser.load_cache(cache)  # so re-summarising after reopen re-embeds nothing
         pgraph = None
         if passage_graph:
             from graph_index.passage_graph import PassageGraphBuilder
@@ -176,7 +181,6 @@ class TemporalGraphRAG:
     def reasoner(self) -> Any:
         if self._reasoner is None:
             from reasoning.loop import ReasoningSettings, TemporalReasoner
-
             from reasoning.reader import Reader
 
             if self.llm is None:
@@ -307,6 +311,11 @@ class TemporalGraphRAG:
     def save(self) -> None:
         self.graph.save()
         self.vectors.save()
+        summariser = getattr(self.indexer, "summariser", None)
+        if self.root is not None and hasattr(summariser, "save_cache"):
+            size = getattr(summariser, "cached_vectors", None)
+            if size != self._saved_summary_vectors:
+                self._saved_summary_vectors = summariser.save_cache(self.root / SUMMARY_VECTORS)
 
     def close(self) -> None:
         self.graph.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from graph_index import time_tree as tt
 from graph_index.kg_qa import answer
+from tests.graph_index.conftest import make_doc
+from tgrag.kernel.records import Passage
 
 ACME_2019 = ["Acme | acquire | Beta | 14 March 2019", "Jane Doe | chair of | Acme | from Jan, 2006 to Jan, 2015"]
 ACME_Q3 = ["Acme Inc. | revenue | $2.1 billion | Q3 2024", "John Roe | chair of | Acme | from Jan, 2010 to Dec, 2022"]
@@ -119,3 +121,28 @@ def test_llm_summariser_by_config_and_centrality_bound(env) -> None:  # noqa: AN
     texts = [f"Sentence number {i} about Acme and Beta." for i in range(20)]
     out = summ.summarise(node, texts, [])  # type: ignore[arg-type]
     assert 0 < len(out) <= 120 and out.count("Sentence number") <= 2
+
+
+def test_node_passages_read_only_as_far_as_the_summary_looks(env) -> None:  # noqa: ANN001
+    from graph_index.summarise import CentralitySummariser
+
+    reads: list[int] = []
+    get = env.docs.get_passages
+
+    def counting_get(ids):  # noqa: ANN001, ANN202
+        reads.append(len(ids))
+        return get(ids)
+
+    env.docs.get_passages = counting_get
+    env.indexer.summariser = CentralitySummariser(env.indexer.embedder, max_candidates=6, max_sentences=2)
+    lines = [f"Acme shipped product number {i} to Beta." for i in range(60)]
+    doc, _ = make_doc("big", lines, "2019-06-30")
+    ps = [Passage.make(doc, line, i) for i, line in enumerate(lines)]
+    env.docs.put([doc], ps)
+    env.indexer.add(ps)
+    node = env.indexer.summary("2019-06-30")
+    assert node is not None and len(node.passage_ids) == 60
+    assert sum(reads) < 60  # only the first chunk of the day's passages was read
+    by_id = {p.passage_id: p.text for p in ps}
+    eager = env.indexer.summariser.summarise(node, [by_id[p] for p in node.passage_ids], [])
+    assert node.summary == eager

@@ -32,3 +32,25 @@ def test_range_fact_filed_under_its_start_month() -> None:
     span = TimeInterval(TimeInterval.from_label("2006-01").start, TimeInterval.from_label("2015-01").end,
                         TimeInterval.from_label("2006-01").granularity)
     assert tt.node_id_of(span) == "time:2006-01"
+
+
+def test_summary_vector_cache_round_trip_reembeds_nothing(tmp_path) -> None:  # noqa: ANN001
+    from graph_index.summarise import CentralitySummariser
+    from tgrag.testing import HashingEmbedder
+
+    class Counting(HashingEmbedder):
+        calls = 0
+
+        def encode(self, texts, *, kind="passage"):  # noqa: ANN001, ANN201
+            Counting.calls += len(texts)
+            return super().encode(texts, kind=kind)
+
+    node = tt.empty_node(TimeInterval.from_label("2024-07"))
+    texts = [f"Acme reported figure {i} for the month. Beta answered with number {i}." for i in range(12)]
+    first = CentralitySummariser(Counting(), max_sentences=3)
+    want = first.summarise(node, texts, [])
+    assert first.save_cache(tmp_path / "vec.npz") == 24
+    Counting.calls = 0
+    second = CentralitySummariser(Counting(), max_sentences=3)
+    assert second.load_cache(tmp_path / "vec.npz") == 24
+    assert second.summarise(node, texts, []) == want and Counting.calls == 0

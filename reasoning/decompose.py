@@ -1,0 +1,145 @@
+"""Question → tree of sub-questions (RT-RAG style), with an LLM and worked examples.
+
+The LLM replies ``{"subquestions": [...]}`` where ``#n`` stands for the answer of sub-question n
+(MuSiQue's notation). The reply is validated (JSON, 1..``max_subquestions`` non-empty strings,
+``#n`` only pointing backwards); an invalid reply is retried up to ``retries`` times, after which
+the question is kept whole. A single sub-question means "single-hop: not split". Each sub-question
+inherits the question's time scope, narrowed by any time expression of its own; later sub-questions
+are rewritten with earlier answers by :func:`rewrite`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from reasoning.scope import narrow, scope_from_text
+from tgrag.kernel.protocols import LLM
+from tgrag.kernel.records import LLMRequest, Message, Usage
+from tgrag.kernel.temporal import TimeInterval
+
+_REF = re.compile(r"#(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class SubQuestion:
+    index: int  # 1-based
+    text: str
+    depends_on: tuple[int, ...]
+    scope: TimeInterval | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "text": self.text, "depends_on": list(self.depends_on),
+                "scope": self.scope.label() if self.scope else None}
+
+
+@dataclass(frozen=True, slots=True)
+class Decomposition:
+    question: str
+    subquestions: tuple[SubQuestion, ...]
+    attempts: int = 0
+    errors: tuple[str, ...] = ()
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def is_split(self) -> bool:
+        return len(self.subquestions) > 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"question": self.question, "subquestions": [s.to_dict() for s in self.subquestions],
+                "attempts": self.attempts, "errors": list(self.errors), "usage": self.usage.to_dict()}
+
+
+class DecompositionError(ValueError):
+    """A decomposition reply that fails validation (kept internal: it triggers a retry)."""
+
+
+def load_prompt() -> dict[str, Any]:
+    text = resources.files("reasoning").joinpath("prompts/decompose.json").read_text(encoding="utf-8")
+    data = json.loads(text)
+    return data  # type: ignore[no-any-return]
+
+
+def parse_subquestions(reply: str, *, max_subquestions: int) -> list[str]:
+    """Validate an LLM reply; raises DecompositionError with the reason."""
+    m = re.search(r"\{.*\}", reply, re.DOTALL)
+    if not m:
+        raise DecompositionError("no JSON object in reply")
+    try:
+        data = json.loads(m.group(0))
+    except json.JSONDecodeError as e:
+        raise DecompositionError(f"invalid JSON: {e.msg}") from e
+    subs = data.get("subquestions") if isinstance(data, dict) else None
+    if not isinstance(subs, list) or not subs:
+        raise DecompositionError("'subquestions' must be a non-empty list")
+    if len(subs) > max_subquestions:
+        raise DecompositionError(f"{len(subs)} sub-questions, at most {max_subquestions}")
+    out = []
+    for i, s in enumerate(subs, start=1):
+        if not isinstance(s, str) or not s.strip():
+            raise DecompositionError(f"sub-question {i} is not a non-empty string")
+        refs = [int(r) for r in _REF.findall(s)]
+        if any(r < 1 or r >= i for r in refs):
+            raise DecompositionError(f"sub-question {i} refers to a later or missing answer: {s!r}")
+        out.append(s.strip())
+    return out
+
+
+def build_tree(question: str, texts: list[str], scope: TimeInterval | None, *, scoped: bool = True
+               ) -> tuple[SubQuestion, ...]:
+    """Sub-questions with their dependencies; with ``scoped``, each narrows ``scope`` by its own
+    time expression (without, every scope is None: the time-scope ablation)."""
+    subs = []
+    for i, text in enumerate(texts, start=1):
+        own = scope_from_text(text) if scoped else []
+        child = own[0].interval if len(own) == 1 else None
+        subs.append(SubQuestion(i, text, tuple(sorted({int(r) for r in _REF.findall(text)})),
+                                narrow(scope, child) if scoped else None))
+    return tuple(subs)
+
+
+def rewrite(text: str, answers: dict[int, str]) -> str:
+    """Replace ``#n`` with the answer of sub-question n (left as is when unknown)."""
+    return _REF.sub(lambda m: answers.get(int(m.group(1)), m.group(0)) or m.group(0), text)
+
+
+class Decomposer:
+    def __init__(self, llm: LLM, *, retries: int = 2, max_subquestions: int = 5, max_tokens: int = 160,
+                 retry_temperature: float = 0.5) -> None:
+        self.llm = llm
+        self.retry_temperature = retry_temperature
+        self.retries = retries
+        self.max_subquestions = max_subquestions
+        self.max_tokens = max_tokens
+        self.prompt = load_prompt()
+
+    def messages(self, question: str) -> tuple[Message, ...]:
+        msgs = [Message("system", self.prompt["system"])]
+        for ex in self.prompt["examples"]:
+            msgs.append(Message("user", f"Question: {ex['question']}"))
+            msgs.append(Message("assistant", json.dumps({"subquestions": ex["subquestions"]})))
+        msgs.append(Message("user", f"Question: {question}"))
+        return tuple(msgs)
+
+    def decompose(self, question: str, *, scope: TimeInterval | None = None, scoped: bool = True
+                  ) -> Decomposition:
+        usage = Usage()
+        errors: list[str] = []
+        msgs = self.messages(question)
+        for attempt in range(1, self.retries + 2):
+            # a retry samples (temperature > 0): a greedy retry would repeat the same invalid reply
+            resp = self.llm.complete(LLMRequest(msgs, max_tokens=self.max_tokens,
+                                                temperature=0.0 if attempt == 1 else self.retry_temperature,
+                                                json_mode=True, seed=attempt - 1))
+            usage = usage + resp.usage
+            try:
+                texts = parse_subquestions(resp.text, max_subquestions=self.max_subquestions)
+            except DecompositionError as e:
+                errors.append(str(e))
+                continue
+            return Decomposition(question, build_tree(question, texts, scope, scoped=scoped), attempt, tuple(errors), usage)
+        return Decomposition(question, build_tree(question, [question], scope, scoped=scoped), self.retries + 1,
+                             tuple(errors), usage)

@@ -1,0 +1,185 @@
+"""Passage retrievers behind one small protocol: dense, BM25 and their fusion (hybrid).
+
+Time scope: a retriever given ``scope`` only returns passages whose date overlaps it. Undated
+passages are *kept* by default (``keep_undated=True``): most multi-hop corpora (Wikipedia) carry no
+dates, and an undated passage may well state what was true in the scope; the reader is told the
+scope. Set ``keep_undated=False`` for corpora where every relevant document is dated (news,
+transcripts) to make the scope a hard filter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from tgrag.kernel.protocols import DocumentStore, Embedder, VectorIndex
+from tgrag.kernel.records import Evidence, EvidenceKind, Passage
+from tgrag.kernel.temporal import TimeInterval
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+@runtime_checkable
+class Retriever(Protocol):
+    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None) -> list[Evidence]: ...
+
+
+def passage_evidence(passage: Passage, score: float) -> Evidence:
+    return Evidence(EvidenceKind.PASSAGE, passage.passage_id, passage.text, float(score), passage.date,
+                    passage.doc_id, passage.title)
+
+
+def in_scope(passage: Passage, scope: TimeInterval | None, *, keep_undated: bool = True) -> bool:
+    if scope is None:
+        return True
+    if passage.date is None:
+        return keep_undated
+    return passage.date.overlaps(scope)
+
+
+def allowed_ids(docs: DocumentStore, scope: TimeInterval | None, *, keep_undated: bool = True
+                ) -> set[str] | None:
+    """Passage ids admissible under ``scope`` (None = no restriction)."""
+    if scope is None:
+        return None
+    return {p.passage_id for p in docs.iter_passages() if in_scope(p, scope, keep_undated=keep_undated)}
+
+
+def to_evidence(docs: DocumentStore, ranked: Sequence[tuple[str, float]]) -> list[Evidence]:
+    by_id = {p.passage_id: p for p in docs.get_passages([pid for pid, _ in ranked])}
+    return [passage_evidence(by_id[pid], s) for pid, s in ranked if pid in by_id]
+
+
+class DenseRetriever:
+    """Cosine nearest neighbours of the query embedding in the passage VectorIndex."""
+
+    def __init__(self, docs: DocumentStore, vectors: VectorIndex, embedder: Embedder, *,
+                 keep_undated: bool = True) -> None:
+        self.docs = docs
+        self.vectors = vectors
+        self.embedder = embedder
+        self.keep_undated = keep_undated
+
+    def embed(self, query: str) -> np.ndarray:
+        return self.embedder.encode([query], kind="query")[0]
+
+    def ranked(self, query: str | np.ndarray, k: int, *, scope: TimeInterval | None = None,
+               allowed: set[str] | None = None) -> list[tuple[str, float]]:
+        """(passage id, cosine) best first; ``allowed`` (already scoped ids) skips recomputing."""
+        qv = self.embed(query) if isinstance(query, str) else query
+        if allowed is None:
+            allowed = allowed_ids(self.docs, scope, keep_undated=self.keep_undated)
+        if allowed is not None and not allowed:
+            return []
+        return self.vectors.search(qv, k, allowed=allowed)
+
+    def similarities(self, query: np.ndarray, ids: set[str]) -> dict[str, float]:
+        """Cosine of the query with each passage in ``ids`` (unknown ids are left out)."""
+        if not ids:
+            return {}
+        return dict(self.vectors.search(query, len(ids), allowed=ids))
+
+    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None) -> list[Evidence]:
+        return to_evidence(self.docs, self.ranked(query, k, scope=scope))
+
+
+def bm25_tokens(text: str) -> list[str]:
+    from bm25s.stopwords import STOPWORDS_EN
+
+    stop = set(STOPWORDS_EN)
+    return [t for t in _TOKEN.findall(text.lower()) if t not in stop]
+
+
+class BM25Retriever:
+    """BM25 (bm25s) over the DocumentStore's passages (title + text).
+
+    The index is built on first use and rebuilt lazily when the store's passage count changed since
+    (or after :meth:`invalidate`, which the writer of the store should call after a replace).
+    """
+
+    def __init__(self, docs: DocumentStore, *, keep_undated: bool = True) -> None:
+        self.docs = docs
+        self.keep_undated = keep_undated
+        self._index: object | None = None
+        self._passages: list[Passage] = []
+        self._built_for: tuple[int, int] | None = None
+
+    def invalidate(self) -> None:
+        self._built_for = None
+
+    def _ensure(self) -> None:
+        count = self.docs.count()
+        if self._index is not None and self._built_for == count:
+            return
+        import bm25s
+
+        self._passages = list(self.docs.iter_passages())
+        corpus = [bm25_tokens(f"{p.title} {p.text}") for p in self._passages]
+        retriever = bm25s.BM25()
+        vocab: dict[str, int] = {}
+        ids = [[vocab.setdefault(t, len(vocab)) for t in doc] for doc in corpus]
+        retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
+        self._index = retriever
+        self._vocab = vocab
+        self._built_for = count
+
+    def scores(self, query: str) -> np.ndarray:
+        self._ensure()
+        toks = [t for t in bm25_tokens(query) if t in self._vocab]
+        if not toks or not self._passages:
+            return np.zeros(len(self._passages), dtype=np.float32)
+        return np.asarray(self._index.get_scores([self._vocab[t] for t in toks]),  # type: ignore[attr-defined]
+                          dtype=np.float32)
+
+    def ranked(self, query: str, k: int, *, scope: TimeInterval | None = None) -> list[tuple[str, float]]:
+        scores = self.scores(query)
+        order = np.argsort(-scores, kind="stable")
+        out: list[tuple[str, float]] = []
+        for i in order.tolist():
+            if scores[i] <= 0 or len(out) >= k:
+                break
+            p = self._passages[i]
+            if in_scope(p, scope, keep_undated=self.keep_undated):
+                out.append((p.passage_id, float(scores[i])))
+        return out
+
+    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None) -> list[Evidence]:
+        return to_evidence(self.docs, self.ranked(query, k, scope=scope))
+
+
+def reciprocal_rank_fusion(rankings: Sequence[Sequence[tuple[str, float]]], *, k0: int = 60
+                           ) -> list[tuple[str, float]]:
+    """RRF: score(id) = sum over rankings of 1 / (k0 + rank); ties broken by id."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, (pid, _) in enumerate(ranking):
+            fused[pid] = fused.get(pid, 0.0) + 1.0 / (k0 + rank + 1)
+    return sorted(fused.items(), key=lambda x: (-x[1], x[0]))
+
+
+class HybridRetriever:
+    """Dense + BM25 fused by reciprocal rank over each one's top ``depth``."""
+
+    def __init__(self, dense: DenseRetriever, bm25: BM25Retriever, *, depth: int = 100, k0: int = 60) -> None:
+        self.dense = dense
+        self.bm25 = bm25
+        self.depth = depth
+        self.k0 = k0
+
+    def ranked(self, query: str, k: int, *, scope: TimeInterval | None = None,
+               query_vector: np.ndarray | None = None, allowed: set[str] | None = None
+               ) -> list[tuple[str, float]]:
+        depth = max(self.depth, k)
+        if allowed is None:
+            allowed = allowed_ids(self.dense.docs, scope, keep_undated=self.dense.keep_undated)
+        dense = self.dense.ranked(query if query_vector is None else query_vector, depth, allowed=allowed)
+        if scope is not None and not dense and allowed is not None and not allowed:
+            return []
+        sparse = self.bm25.ranked(query, depth, scope=scope)
+        return reciprocal_rank_fusion([dense, sparse], k0=self.k0)[:k]
+
+    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None) -> list[Evidence]:
+        return to_evidence(self.dense.docs, self.ranked(query, k, scope=scope))

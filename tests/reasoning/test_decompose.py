@@ -1,0 +1,74 @@
+"""Decomposition: validation, bounded retries, no split for single-hop, scope inheritance, rewriting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reasoning.decompose import Decomposer, DecompositionError, load_prompt, parse_subquestions, rewrite
+from tgrag.kernel.temporal import TimeInterval
+from tgrag.testing import ScriptedLLM
+
+Q = "Who is the father of the director of Zorbal Nights?"
+
+
+def reply(*subs: str) -> str:
+    return json.dumps({"subquestions": list(subs)})
+
+
+def test_prompt_has_worked_examples_and_the_question_last():
+    llm = ScriptedLLM(default=reply(Q))
+    msgs = Decomposer(llm).messages(Q)
+    assert len(load_prompt()["examples"]) >= 3
+    assert msgs[0].role == "system" and msgs[-1].content == f"Question: {Q}"
+    assert any(m.role == "assistant" and "#1" in m.content for m in msgs)
+
+
+def test_valid_split_builds_a_chain_with_dependencies():
+    llm = ScriptedLLM(default=reply("Who directed Zorbal Nights?", "Who is the father of #1?"))
+    d = Decomposer(llm).decompose(Q)
+    assert d.is_split and d.attempts == 1
+    assert [s.depends_on for s in d.subquestions] == [(), (1,)]
+    assert d.usage.calls == 1
+
+
+def test_invalid_replies_are_retried_then_accepted():
+    replies = iter(["not json", reply("Who is the father of #2?", "x"), reply("Who directed Zorbal Nights?")])
+    llm = ScriptedLLM([lambda req: next(replies)])
+    d = Decomposer(llm, retries=2).decompose(Q)
+    assert d.attempts == 3 and len(d.errors) == 2
+    assert "later or missing" in d.errors[1]
+    assert not d.is_split and d.usage.calls == 3
+
+
+def test_retries_are_bounded_and_the_question_is_kept_whole():
+    llm = ScriptedLLM(default="{broken")
+    d = Decomposer(llm, retries=1).decompose(Q)
+    assert len(llm.calls) == 2
+    assert [s.text for s in d.subquestions] == [Q]
+
+
+def test_single_hop_question_is_not_split():
+    llm = ScriptedLLM(default=reply("Which team did Mark Gower play for in Jan, 2015?"))
+    d = Decomposer(llm).decompose("Which team did Mark Gower play for in Jan, 2015?")
+    assert not d.is_split
+
+
+@pytest.mark.parametrize("bad", ['{"subquestions": []}', '{"subquestions": [1]}', '{"other": ["a"]}',
+                                 reply(*["q"] * 9)])
+def test_parse_rejects_malformed_output(bad):
+    with pytest.raises(DecompositionError):
+        parse_subquestions(bad, max_subquestions=5)
+
+
+def test_sub_questions_inherit_or_narrow_the_scope():
+    llm = ScriptedLLM(default=reply("Who led Acme?", "What did #1 do in March 2020?"))
+    scope = TimeInterval.from_label("2020")
+    d = Decomposer(llm).decompose("What did the head of Acme do in 2020?", scope=scope)
+    assert d.subquestions[0].scope == scope
+    assert d.subquestions[1].scope == TimeInterval.from_label("2020-03")
+
+
+def test_rewrite_fills_earlier_answers():
+    assert rewrite("Who is the father of #1 and #2?", {1: "Pal Gabor"}) == "Who is the father of Pal Gabor and #2?"
