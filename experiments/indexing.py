@@ -8,7 +8,6 @@ complete, so an interrupted build is never reused.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from typing import Any
 
 from experiments.build import Extraction
 from experiments.metering import MeteredLLM, usage_delta
+from tgrag.kernel.errors import IndexCorruptError
 from tgrag.kernel.protocols import Embedder, GraphStore, VectorIndex
 from tgrag.kernel.records import Document, Usage
 
@@ -78,9 +78,8 @@ def open_rag(path: Path | None, comps: Components) -> Any:
     kwargs: dict[str, Any] = {
         "embedder": comps.embedder, "llm": comps.llm, "graph_store": comps.graph_store(path),
         "extractor": ex.extractor, "summariser": ex.summariser, "knowledge_graph": ex.knowledge_graph,
-        "passage_graph": ex.passage_graph, "max_words": ex.max_words, "show_progress": comps.show_progress}
-    if "vector_index" in inspect.signature(TemporalGraphRAG.open).parameters:
-        kwargs["vector_index"] = comps.vector_index(comps.embedder.dim, path)
+        "passage_graph": ex.passage_graph, "max_words": ex.max_words, "show_progress": comps.show_progress,
+        "vector_index": comps.vector_index(comps.embedder.dim, path)}
     return TemporalGraphRAG.open(path, **kwargs)
 
 
@@ -120,15 +119,19 @@ def open_or_build(comps: Components, docs: Sequence[Document], *, cache_root: Pa
     final = cache_root / "indexes" / f"{name}-{key}"
     if reuse and (final / BUILD_INFO).exists():
         t0 = time.perf_counter()
-        rag = open_rag(final, comps)
-        problem = check_complete(rag)
-        if problem is None:
+        try:
+            rag = open_rag(final, comps)
+            problem = check_complete(rag)
+        except IndexCorruptError as exc:  # the facade refuses inconsistent files on open
+            rag, problem = None, str(exc)
+        if rag is not None and problem is None:
             info = _read_info(final)
             log.info("reusing index %s (built in %.1f s)", final, info.get("seconds", 0.0))
             return rag, IndexInfo(final, key, True, float(info.get("seconds", 0.0)),
                                   Usage.from_dict(info.get("usage") or {}), info.get("report") or {},
                                   time.perf_counter() - t0)
-        rag.close()
+        if rag is not None:
+            rag.close()
         log.warning("cached index %s is not usable (%s): rebuilding it", final, problem)
     tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}")
     if tmp.exists():

@@ -151,3 +151,11 @@ def test_bad_queries_are_clear_errors(rag: TemporalGraphRAG) -> None:
         rag.query("   ")
     with pytest.raises(InputError):
         rag.insert([{"id": "e", "text": ""}])
+
+
+def test_vectors_out_of_step_with_passages_is_refused(rag: TemporalGraphRAG, tmp_path: Path) -> None:
+    from tgrag.kernel import IndexCorruptError
+
+    (tmp_path / "idx" / "vectors.faiss").unlink()
+    with pytest.raises(IndexCorruptError, match="passage vectors"):
+        _open(tmp_path / "idx")

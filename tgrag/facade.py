@@ -25,8 +25,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from tgrag.ingest import document_from_row, passages_of
-from tgrag.kernel.errors import ConfigError, InputError, NotFoundError
-from tgrag.kernel.protocols import LLM, Embedder, GraphStore
+from tgrag.kernel.errors import ConfigError, IndexCorruptError, InputError, NotFoundError
+from tgrag.kernel.protocols import LLM, Embedder, GraphStore, VectorIndex
 from tgrag.kernel.records import Answer, Document, Fact, Passage, TimeNode
 from tgrag.kernel.temporal import TimeInterval
 from tgrag.kernel.timeparse import as_of_scope, between_scope
@@ -111,14 +111,15 @@ class TemporalGraphRAG:
     # ------------------------------------------------------------------ construction
     @classmethod
     def open(cls, path: str | Path | None, *, embedder: Embedder | None = None, llm: LLM | None = None,
-             graph_store: GraphStore | None = None, extractor: Any | None = None, summariser: Any | None = None,
+             graph_store: GraphStore | None = None, vector_index: VectorIndex | None = None,
+             extractor: Any | None = None, summariser: Any | None = None,
              reasoning: Any | None = None, knowledge_graph: bool = True, passage_graph: bool = True,
              max_words: int = 180, show_progress: bool = True) -> TemporalGraphRAG:
         """Open (or create) an index directory; ``path=None`` keeps everything in memory.
 
         Defaults are the embedded offline models: all-MiniLM-L6-v2, Qwen2.5-Coder-0.5B via llama.cpp,
-        the spaCy extractor, the networkx graph store. Pass ``graph_store=Neo4jGraphStore(...)`` to
-        keep the graph in Neo4j.
+        the spaCy extractor, the networkx graph store, a FAISS vector index. Pass
+        ``graph_store=Neo4jGraphStore(...)`` to keep the graph in Neo4j.
         """
         from tgrag.stores.faiss_index import FaissVectorIndex
         from tgrag.stores.networkx_store import NetworkXGraphStore
@@ -139,7 +140,12 @@ class TemporalGraphRAG:
             llm = CachedLLM(inner, root / "llm_cache.sqlite") if root is not None else inner
         manifest = cls._check_manifest(root, embedder)
         docs = SqliteDocumentStore(root / "docs.sqlite" if root else ":memory:")
-        vectors = FaissVectorIndex(manifest["embedder_dim"], root / "vectors.faiss" if root else None)
+        vectors = vector_index if vector_index is not None else \
+            FaissVectorIndex(manifest["embedder_dim"], root / "vectors.faiss" if root else None)
+        n_passages = docs.count()[1]
+        if len(vectors) != n_passages:
+            raise IndexCorruptError(f"{root}: {n_passages} passages but {len(vectors)} passage vectors "
+                                    "(an index written by another version? rebuild it)")
         graph = graph_store if graph_store is not None else NetworkXGraphStore(root / "graph.json" if root else None)
         indexer = None
         if knowledge_graph:
@@ -279,7 +285,7 @@ class TemporalGraphRAG:
                 self.indexer.remove(passages)
             if self.passage_graph is not None:
                 self.passage_graph.remove(ids)
-        if self.root is not None:
+        if self.root is not None and hasattr(self.vectors, "reload"):
             self.vectors.reload()
         else:
             self.vectors.remove(ids)
@@ -294,7 +300,7 @@ class TemporalGraphRAG:
                     self.indexer.add(old_passages)
                 if self.passage_graph is not None:
                     self.passage_graph.add(old_passages)
-            if self.root is None:
+            if self.root is None or not hasattr(self.vectors, "reload"):
                 self.vectors.add([p.passage_id for p in old_passages], self._embed([p.text for p in old_passages]))
 
     def delete(self, doc_id: str) -> DeleteReport:
