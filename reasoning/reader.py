@@ -63,8 +63,8 @@ def describe_scope(scope: TimeInterval | None) -> str:
     if scope is None:
         return ""
     if scope.start is None and scope.end is not None:
-        return f"Answer as of {scope.end.date().isoformat()} (exclusive): ignore anything later."
-    return f"The question is about the period {scope.label()}; use what was true then."
+        return f"Answer as of {scope.describe().removeprefix('before ')}: ignore anything later."
+    return f"The question is about {scope.describe()}; use what was true then."
 
 
 def format_evidence(evidence: Sequence[Evidence], max_tokens: int) -> tuple[str, int]:
@@ -72,7 +72,7 @@ def format_evidence(evidence: Sequence[Evidence], max_tokens: int) -> tuple[str,
     lines: list[str] = []
     budget = max_tokens
     for i, ev in enumerate(evidence, start=1):
-        date = f"({ev.date.label()}) " if ev.date is not None else ""
+        date = f"({ev.date.describe()}) " if ev.date is not None else ""
         title = f"{ev.title}: " if ev.title else ""
         words = ev.text.split()
         cost = int((len(words) + len(title.split()) + 3) * 1.3)

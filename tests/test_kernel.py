@@ -156,3 +156,15 @@ def test_clip_end_never_extends(x: TimeInterval, at: datetime) -> None:
     c = x.clip_end(at)
     if c is not None:
         assert x.covers(c) and (c.end is not None and c.end <= at)
+
+
+@pytest.mark.parametrize("iv,text", [
+    (TimeInterval.from_label("2024-Q3"), "2024-Q3"),
+    (TimeInterval(datetime(2006, 1, 1), datetime(2015, 2, 1), Granularity.MONTH), "2006-01 to 2015-01"),
+    (TimeInterval(datetime(2021, 5, 1), None, Granularity.MONTH), "since 2021-05"),
+    (TimeInterval(None, datetime(2020, 7, 1), Granularity.DAY), "before 2020-07-01"),
+    (TimeInterval(datetime(2019, 1, 1), datetime(2021, 1, 1), Granularity.YEAR), "2019 to 2020"),
+    (TimeInterval(None, None), "any time"),
+])
+def test_describe_is_readable_at_granularity(iv: TimeInterval, text: str) -> None:
+    assert iv.describe() == text

@@ -69,9 +69,9 @@ def _print_answer(ans: Any, as_json: bool) -> None:
     print(f"Q: {ans.question}")
     print(f"A: {'(abstained: the evidence does not support an answer)' if ans.abstained else ans.text}")
     if ans.time_scope is not None:
-        print(f"time scope: {ans.time_scope.label()}")
+        print(f"time scope: {ans.time_scope.describe()}")
     for i, c in enumerate(ans.citations, start=1):
-        date = c.date.label() if c.date else "undated"
+        date = c.date.describe() if c.date else "undated"
         print(f"  [{i}] {c.kind.value} {c.ref_id} ({date}) {c.title}: {c.text[:160]}")
     t = ", ".join(f"{k} {v:.2f}s" for k, v in ans.timings.items())
     print(f"timings: {t}; LLM calls {ans.usage.calls}, tokens {ans.usage.prompt_tokens}+{ans.usage.completion_tokens}")
@@ -154,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"no facts about {args.entity!r}")
             return 1
         for f in facts:
-            iv = f.effective.label() if f.effective else "undated"
+            iv = f.effective.describe() if f.effective else "undated"
             obj = rag.entity_name(f.object) if f.object_is_entity else f.object
             closed = f" (superseded {f.invalid_at.date()})" if f.invalid_at else ""
             print(f"{iv:>24}  {rag.entity_name(f.subject)} — {f.predicate} — {obj}{closed}")

@@ -98,16 +98,16 @@ def run_demo(index_dir: Path, *, limit: int | None = None, timeline_entity: str 
         print(f"{mark} [{q.get('type')}] {q['question']}")
         print(f"   answer: {'(abstained)' if ans.abstained else ans.text}   gold: {q.get('answers') or '(abstain)'}")
         if ans.time_scope is not None:
-            print(f"   time scope: {ans.time_scope.label()}")
+            print(f"   time scope: {ans.time_scope.describe()}")
         for i, c in enumerate(ans.citations, start=1):
-            date = c.date.label() if c.date else "undated"
+            date = c.date.describe() if c.date else "undated"
             print(f"   [{i}] {c.doc_id or c.ref_id} ({date}) {c.text[:110]}")
         timing = ", ".join(f"{k} {v:.2f}s" for k, v in ans.timings.items())
         print(f"   {timing} | LLM calls {ans.usage.calls} ({ans.usage.cached_calls} cached)\n")
     if timeline_entity:
         print(f"Timeline of {timeline_entity}:")
         for f in rag.timeline(timeline_entity):
-            iv = f.effective.label() if f.effective else "undated"
+            iv = f.effective.describe() if f.effective else "undated"
             obj = rag.entity_name(f.object) if f.object_is_entity else f.object
             closed = f"  (superseded {f.invalid_at.date()})" if f.invalid_at else ""
             print(f"  {iv:>24}  {rag.entity_name(f.subject)} — {f.predicate} — {obj}{closed}")

@@ -187,6 +187,23 @@ class TimeInterval:
         b = self.end.isoformat() if self.end else ".."
         return f"{a}/{b}"
 
+    def describe(self) -> str:
+        """Readable form at the interval's granularity: ``2024-Q3``, ``2006-01 to 2015-01``
+        (inclusive last period), ``since 2021-05``, ``before 2020-06-01``."""
+        lab = self.label()
+        if "/" not in lab:
+            return lab
+        if self.start is None and self.end is None:
+            return "any time"
+        if self.start is None:
+            assert self.end is not None
+            return f"before {_fmt(self.end, self.granularity)}"
+        if self.end is None:
+            return f"since {_fmt(self.start, self.granularity)}"
+        first = _fmt(self.start, self.granularity)
+        last = _fmt(self.end - timedelta(microseconds=1), self.granularity)
+        return first if first == last else f"{first} to {last}"
+
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -205,6 +222,16 @@ class TimeInterval:
 
     def __str__(self) -> str:
         return self.label()
+
+
+def _fmt(dt: datetime, granularity: Granularity) -> str:
+    if granularity in (Granularity.YEAR, Granularity.DECADE, Granularity.CENTURY):
+        return f"{dt.year:04d}"
+    if granularity is Granularity.QUARTER:
+        return f"{dt.year:04d}-Q{(dt.month - 1) // 3 + 1}"
+    if granularity is Granularity.MONTH:
+        return f"{dt.year:04d}-{dt.month:02d}"
+    return dt.date().isoformat()
 
 
 def _lt(a: datetime | None, b: datetime | None) -> bool:
