@@ -34,6 +34,7 @@ from tgrag.kernel.timeparse import as_of_scope, between_scope
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 SUMMARY_VECTORS = "summary_vectors.npz"  # sentence-vector cache of the extractive summariser
+PASSAGE_KEYS = "passage_keys.faiss"  # embeddings of passage-graph pseudo-query keys (a cache)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,11 @@ class DeleteReport:
     def to_dict(self) -> dict[str, Any]:
         return {"doc_id": self.doc_id, "passages_removed": self.passages_removed,
                 "facts_removed": self.facts_removed, "time_nodes_recomputed": list(self.time_nodes_recomputed)}
+
+
+def passage_text(p: Passage) -> str:
+    """What a passage is embedded as: its title (often the entity it is about) and its text."""
+    return f"{p.title}\n{p.text}" if p.title else p.text
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -160,7 +166,8 @@ class TemporalGraphRAG:
         if passage_graph:
             from graph_index.passage_graph import PassageGraphBuilder
 
-            pgraph = PassageGraphBuilder(graph, docs, embedder)
+            keys = FaissVectorIndex(embedder.dim, root / PASSAGE_KEYS) if root is not None else None
+            pgraph = PassageGraphBuilder(graph, docs, embedder, key_index=keys)
         rag = cls(root, embedder=embedder, llm=llm, docs=docs, vectors=vectors, graph=graph, indexer=indexer,
                   passage_graph=pgraph, reasoner_factory=reasoning, max_words=max_words,
                   show_progress=show_progress)
@@ -224,7 +231,7 @@ class TemporalGraphRAG:
             return InsertReport(documents_unchanged=unchanged, seconds={"total": time.perf_counter() - t0})
         passages = [p for doc in new_docs for p in passages_of(doc, max_words=self.max_words)]
         t_embed = time.perf_counter()
-        vectors = self._embed([p.text for p in passages])
+        vectors = self._embed([passage_text(p) for p in passages])
         seconds = {"chunk": t_embed - t0, "embed": time.perf_counter() - t_embed}
         try:
             for old, old_passages in replaced:
@@ -301,7 +308,8 @@ class TemporalGraphRAG:
                 if self.passage_graph is not None:
                     self.passage_graph.add(old_passages)
             if self.root is None or not hasattr(self.vectors, "reload"):
-                self.vectors.add([p.passage_id for p in old_passages], self._embed([p.text for p in old_passages]))
+                self.vectors.add([p.passage_id for p in old_passages],
+                                 self._embed([passage_text(p) for p in old_passages]))
 
     def delete(self, doc_id: str) -> DeleteReport:
         """Remove a document, its passages, the facts only it supports; re-summarise what it touched."""
@@ -317,6 +325,8 @@ class TemporalGraphRAG:
     def save(self) -> None:
         self.graph.save()
         self.vectors.save()
+        if self.passage_graph is not None:
+            self.passage_graph.key_index.save()
         summariser = getattr(self.indexer, "summariser", None)
         if self.root is not None and hasattr(summariser, "save_cache"):
             size = getattr(summariser, "cached_vectors", None)
