@@ -90,6 +90,29 @@ def run_one(name: str, data: Path, n_questions: int, n_answered: int) -> dict:
     }
 
 
+def embed_only(data: Path, n: int) -> dict:
+    """Embedding throughput alone on MuSiQue passages (title + text): batch sizes, and one by one."""
+    from tgrag.ingest import iter_jsonl
+    from tgrag.models.embedders import SentenceTransformerEmbedder
+
+    rows = [row for _, row in iter_jsonl(data / "musique" / "corpus.jsonl")][:n]
+    texts = [f"{r.get('title', '')}\n{r['text']}" for r in rows]
+    out: dict = {"passages": len(texts), "loadavg_at_start": list(os.getloadavg())}
+    for bs in (8, 16, 32, 64, 128):
+        emb = SentenceTransformerEmbedder(batch_size=bs)
+        emb.encode(texts[:16])
+        t = time.perf_counter()
+        emb.encode(texts)
+        out[f"batched_sorted_bs{bs}_passages_per_s"] = len(texts) / (time.perf_counter() - t)
+    model = SentenceTransformerEmbedder()._load()
+    t = time.perf_counter()
+    for s in texts[:150]:
+        model.encode([s], show_progress_bar=False)
+    out["naive_one_by_one_passages_per_s"] = 150 / (time.perf_counter() - t)
+    out["loadavg_at_end"] = list(os.getloadavg())
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--data", default="../shared/data", type=Path)
@@ -98,7 +121,16 @@ def main() -> int:
     ap.add_argument("--answered", type=int, default=10, help="questions answered with the LLM per corpus")
     ap.add_argument("--out", default="bench/results/foundation.json", type=Path)
     ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--embed-only", action="store_true",
+                    help="only measure embedding throughput; merged into the existing JSON")
     args = ap.parse_args()
+    if args.embed_only:
+        payload = json.loads(args.out.read_text()) if args.out.exists() else {"benchmark": "foundation"}
+        payload["embedding"] = {"command": " ".join(sys.argv), "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                                **embed_only(args.data, 600)}
+        args.out.write_text(json.dumps(payload, indent=2))
+        print(json.dumps(payload["embedding"], indent=1))
+        return 0
     if args.one:
         print(json.dumps(run_one(args.one, args.data, args.questions, args.answered)))
         return 0
