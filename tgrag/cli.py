@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tgrag.kernel.errors import TgragError
+from tgrag.render import citation_lines, timeline_lines, timings_line
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -70,11 +71,8 @@ def _print_answer(ans: Any, as_json: bool) -> None:
     print(f"A: {'(abstained: the evidence does not support an answer)' if ans.abstained else ans.text}")
     if ans.time_scope is not None:
         print(f"time scope: {ans.time_scope.describe()}")
-    for i, c in enumerate(ans.citations, start=1):
-        date = c.date.describe() if c.date else "undated"
-        print(f"  [{i}] {c.kind.value} {c.ref_id} ({date}) {c.title}: {c.text[:160]}")
-    t = ", ".join(f"{k} {v:.2f}s" for k, v in ans.timings.items())
-    print(f"timings: {t}; LLM calls {ans.usage.calls}, tokens {ans.usage.prompt_tokens}+{ans.usage.completion_tokens}")
+    print("\n".join(citation_lines(ans)))
+    print(f"timings: {timings_line(ans)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -153,11 +151,7 @@ def _run(args: argparse.Namespace) -> int:
         if not facts:
             print(f"no facts about {args.entity!r}")
             return 1
-        for f in facts:
-            iv = f.effective.describe() if f.effective else "undated"
-            obj = rag.entity_name(f.object) if f.object_is_entity else f.object
-            closed = f" (superseded {f.invalid_at.date()})" if f.invalid_at else ""
-            print(f"{iv:>24}  {rag.entity_name(f.subject)} — {f.predicate} — {obj}{closed}")
+        print("\n".join(timeline_lines(facts, rag.entity_name)))
     return 0
 
 

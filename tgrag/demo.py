@@ -19,6 +19,7 @@ from typing import Any
 
 from tgrag.facade import TemporalGraphRAG
 from tgrag.ingest import iter_jsonl, load_jsonl_documents
+from tgrag.render import citation_lines, timeline_lines, timings_line
 
 
 def demo_data_dir() -> Path:
@@ -99,18 +100,11 @@ def run_demo(index_dir: Path, *, limit: int | None = None, timeline_entity: str 
         print(f"   answer: {'(abstained)' if ans.abstained else ans.text}   gold: {q.get('answers') or '(abstain)'}")
         if ans.time_scope is not None:
             print(f"   time scope: {ans.time_scope.describe()}")
-        for i, c in enumerate(ans.citations, start=1):
-            date = c.date.describe() if c.date else "undated"
-            print(f"   [{i}] {c.doc_id or c.ref_id} ({date}) {c.text[:110]}")
-        timing = ", ".join(f"{k} {v:.2f}s" for k, v in ans.timings.items())
-        print(f"   {timing} | LLM calls {ans.usage.calls} ({ans.usage.cached_calls} cached)\n")
+        print("\n".join(citation_lines(ans, indent="   ", width=110)))
+        print(f"   {timings_line(ans)}\n")
     if timeline_entity:
         print(f"Timeline of {timeline_entity}:")
-        for f in rag.timeline(timeline_entity):
-            iv = f.effective.describe() if f.effective else "undated"
-            obj = rag.entity_name(f.object) if f.object_is_entity else f.object
-            closed = f"  (superseded {f.invalid_at.date()})" if f.invalid_at else ""
-            print(f"  {iv:>24}  {rag.entity_name(f.subject)} — {f.predicate} — {obj}{closed}")
+        print("\n".join("  " + line for line in timeline_lines(rag.timeline(timeline_entity), rag.entity_name)))
         print()
     if period:
         node = rag.summary(period)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from experiments.build import register_resolvers
+from tgrag.stores.arcadedb_server import ArcadeDBBoltServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
@@ -35,28 +35,10 @@ def make_cfg(env: Path) -> Iterator[Callable[[Sequence[str]], DictConfig]]:
     yield _compose
 
 
-@pytest.fixture(scope="session")
-def bolt_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A real Bolt server (ArcadeDB), started once; fails (never skips) when it cannot start."""
-    from tgrag.kernel import StoreError
-    from tgrag.stores.arcadedb_server import ArcadeDBBoltServer
-
-    server = ArcadeDBBoltServer(tmp_path_factory.mktemp("arcadedb"), heap="512m")
-    try:
-        server.start()
-    except StoreError as exc:
-        pytest.fail(f"the ArcadeDB Bolt server did not start: {exc}", pytrace=False)
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def bolt(bolt_server: object) -> Iterator[dict[str, str]]:
-    """Connection settings of a fresh database on the session's server."""
-    name = bolt_server.create_database(f"exptest{next(_DB_COUNTER)}")  # type: ignore[attr-defined]
-    yield {"uri": bolt_server.uri, "user": bolt_server.user, "password": bolt_server.password,  # type: ignore[attr-defined]
-           "database": name}
-    bolt_server.drop_database(name)  # type: ignore[attr-defined]
+def bolt(bolt_server: ArcadeDBBoltServer, bolt_database: str) -> dict[str, str]:
+    """Connection settings of a fresh database on the session's server (tests/conftest.py)."""
+    return {"uri": bolt_server.uri, "user": bolt_server.user, "password": bolt_server.password,
+            "database": bolt_database}
 
 
-_DB_COUNTER = itertools.count(1)
