@@ -133,6 +133,18 @@ class TemporalReasoner:
         with self._undated_policy(api_scoped=as_of is not None or between is not None):
             return self.retriever().retrieve(question, k or self.settings.k, scope=scope.interval)
 
+    def period_lacking(self, scope: TimeInterval | None) -> bool:
+        """True when the corpus dates its documents but none falls in ``scope`` and no knowledge-graph
+        fact is valid in it: the corpus lacks that period, so any answer would be invented. Undated
+        corpora (Wikipedia-style) are never "lacking": their times live in the text."""
+        if scope is None or not self.settings.use_time_scope:
+            return False
+        if next(self.docs.iter_passages(during=TimeInterval(None, None)), None) is None:
+            return False
+        if next(self.docs.iter_passages(during=scope), None) is not None:
+            return False
+        return not self.graph.facts(during=scope)
+
     @contextmanager
     def _undated_policy(self, *, api_scoped: bool) -> Iterator[None]:
         """A scope the caller gives (``as_of``/``between``) is strict: an undated passage cannot be
@@ -168,8 +180,12 @@ class TemporalReasoner:
         t0 = time.perf_counter()
         qscope = self.scope_of(question, as_of=as_of, between=between, question_date=question_date)
         scope = qscope.interval
+        lacking = self.period_lacking(scope)
         timings["scope"] = time.perf_counter() - t0
-        trace.append(TraceStep("scope", qscope.to_dict(), timings["scope"]))
+        trace.append(TraceStep("scope", {**qscope.to_dict(), "period_lacking": lacking}, timings["scope"]))
+        if lacking:  # the corpus dates its documents, yet has nothing for this period: abstain, no call
+            timings["total"] = time.perf_counter() - t_all
+            return Answer(question, "", True, (), scope, tuple(trace), timings, usage, ())
 
         t0 = time.perf_counter()
         if self.settings.use_decomposition and self.decomposer is not None:

@@ -141,9 +141,23 @@ def test_period_the_corpus_lacks_is_abstained(rag: TemporalGraphRAG) -> None:
 
 def test_question_scope_excludes_dated_passages_outside_it(rag: TemporalGraphRAG) -> None:
     # scope from the question text: dated passages outside it are out; undated ones may stay
+    got = rag.retrieve("Who was the chief executive of Veltrane Robotics in 2012?", k=5)
+    assert got and all(e.date is None for e in got)
+
+
+def test_question_about_a_period_the_dated_corpus_lacks_is_abstained(rag: TemporalGraphRAG) -> None:
+    llm = rag.llm
+    n_calls = len(llm.calls)
     ans = rag.query("Who was the chief executive of Veltrane Robotics in 2012?")
     assert ans.time_scope is not None and ans.time_scope.label() == "2012"
-    assert all(e.date is None for e in ans.evidence if e.kind.value == "passage")
+    assert ans.abstained and not ans.citations and len(llm.calls) == n_calls
+    assert ans.trace[0].data["period_lacking"] is True
+    # a fact stated later but valid then makes the period answerable, with no document dated then
+    rag.insert([{"id": "d9", "title": "Board history", "date": "2019-05-01",
+                 "text": "Ann Lee was the chair of Veltrane Robotics from January 2010 to December 2015."}])
+    assert rag.graph.facts(during=ans.time_scope)
+    ans = rag.query("Who was the chair of Veltrane Robotics in 2012?")
+    assert ans.trace[0].data["period_lacking"] is False and not ans.abstained
 
 
 def test_bad_queries_are_clear_errors(rag: TemporalGraphRAG) -> None:
