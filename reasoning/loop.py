@@ -135,7 +135,7 @@ class TemporalReasoner:
 
     def period_lacking(self, scope: TimeInterval | None) -> bool:
         """True when the corpus dates its documents but none falls in ``scope`` and no knowledge-graph
-        fact is valid in it: the corpus lacks that period, so any answer would be invented. Undated
+        fact with a known start is valid in it: the corpus lacks that period, so any answer would be invented. Undated
         corpora (Wikipedia-style) are never "lacking": their times live in the text."""
         if scope is None or not self.settings.use_time_scope:
             return False
@@ -143,7 +143,8 @@ class TemporalReasoner:
             return False
         if next(self.docs.iter_passages(during=scope), None) is not None:
             return False
-        return not self.graph.facts(during=scope)
+        # a fact counts only with a known start: "until 2027" says nothing about 2012
+        return not any(f.valid is not None and f.valid.start is not None for f in self.graph.facts(during=scope))
 
     @contextmanager
     def _undated_policy(self, *, api_scoped: bool) -> Iterator[None]:

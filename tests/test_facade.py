@@ -152,6 +152,10 @@ def test_question_about_a_period_the_dated_corpus_lacks_is_abstained(rag: Tempor
     assert ans.time_scope is not None and ans.time_scope.label() == "2012"
     assert ans.abstained and not ans.citations and len(llm.calls) == n_calls
     assert ans.trace[0].data["period_lacking"] is True
+    # an open-start fact ("until 2027") says nothing about 2012; it does not make the period covered
+    rag.insert([{"id": "d8", "title": "Contract", "date": "2019-06-01",
+                 "text": "Veltrane Robotics extended the contract of Tobias Crane until 2027."}])
+    assert rag.query("Who was the chief executive of Veltrane Robotics in 2012?").abstained
     # a fact stated later but valid then makes the period answerable, with no document dated then
     rag.insert([{"id": "d9", "title": "Board history", "date": "2019-05-01",
                  "text": "Ann Lee was the chair of Veltrane Robotics from January 2010 to December 2015."}])
