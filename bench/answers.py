@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import string
 import sys
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -32,34 +29,43 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from retrieval import MULTIHOP, BenchIndex, machine_info, read_jsonl  # noqa: E402
 
+from experiments.metrics import best_em_f1, normalize_answer  # noqa: E402
 from reasoning.loop import ReasoningSettings, TemporalReasoner  # noqa: E402
 from reasoning.reader import Reader  # noqa: E402
 from tgrag.kernel.records import Answer  # noqa: E402
 
-
-def normalize(text: str) -> str:
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
+normalize = normalize_answer  # the project's SQuAD/HotpotQA normalisation (experiments.metrics)
 
 
 def exact_match(pred: str, golds: Sequence[str]) -> float:
-    return float(any(normalize(pred) == normalize(g) for g in golds))
+    return best_em_f1(pred, golds)[0]
 
 
 def f1_score(pred: str, golds: Sequence[str]) -> float:
-    best = 0.0
-    p = normalize(pred).split()
-    for g in golds:
-        gt = normalize(g).split()
-        common = Counter(p) & Counter(gt)
-        same = sum(common.values())
-        if same == 0:
-            continue
-        prec, rec = same / len(p), same / len(gt)
-        best = max(best, 2 * prec * rec / (prec + rec))
-    return best
+    return best_em_f1(pred, golds)[1]
+
+
+def add_common_args(ap: argparse.ArgumentParser, *, datasets: Sequence[str], max_evidence_tokens: int,
+                    out: str) -> None:
+    """Arguments shared by the answer benchmarks (this one and temporal_answers.py)."""
+    ap.add_argument("data_root", nargs="?", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--datasets", nargs="+", default=list(datasets))
+    ap.add_argument("--limit", type=int, default=50)
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--max-evidence-tokens", type=int, default=max_evidence_tokens)
+    ap.add_argument("--cache", default="", help="folder for cached passage embeddings")
+    ap.add_argument("--llm-cache", default=str(Path.home() / ".cache" / "tgrag" / "bench_llm_cache.sqlite"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / out))
+
+
+def embedded_models(args: argparse.Namespace) -> tuple[Any, Any, Reader]:
+    """(embedder, cached Qwen LLM, reader) for the answer benchmarks."""
+    from tgrag.models.cache import CachedLLM
+    from tgrag.models.embedders import SentenceTransformerEmbedder
+    from tgrag.models.llamacpp_llm import LlamaCppLLM
+
+    llm = CachedLLM(LlamaCppLLM(), args.llm_cache)
+    return SentenceTransformerEmbedder(), llm, Reader(llm, max_evidence_tokens=args.max_evidence_tokens)
 
 
 def per_question(ans: Answer, golds: Sequence[str], seconds: float, gold_ids: Sequence[str]) -> dict[str, Any]:
@@ -91,23 +97,10 @@ METHOD_SETTINGS = {
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("data_root", nargs="?", default=str(ROOT.parent / "shared" / "data"))
-    ap.add_argument("--datasets", nargs="+", default=list(MULTIHOP))
+    add_common_args(ap, datasets=MULTIHOP, max_evidence_tokens=1200, out="answers.json")
     ap.add_argument("--methods", nargs="+", default=list(METHOD_SETTINGS))
-    ap.add_argument("--limit", type=int, default=50)
-    ap.add_argument("--k", type=int, default=5)
-    ap.add_argument("--max-evidence-tokens", type=int, default=1200)
-    ap.add_argument("--cache", default="", help="folder for cached passage embeddings")
-    ap.add_argument("--llm-cache", default=str(Path.home() / ".cache" / "tgrag" / "bench_llm_cache.sqlite"))
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "answers.json"))
     args = ap.parse_args(argv)
-    from tgrag.models.cache import CachedLLM
-    from tgrag.models.embedders import SentenceTransformerEmbedder
-    from tgrag.models.llamacpp_llm import LlamaCppLLM
-
-    embedder = SentenceTransformerEmbedder()
-    llm = CachedLLM(LlamaCppLLM(), args.llm_cache)
-    reader = Reader(llm, max_evidence_tokens=args.max_evidence_tokens)
+    embedder, llm, reader = embedded_models(args)
     result: dict[str, Any] = {"command": " ".join(sys.argv), "date": datetime.now(UTC).isoformat(),
                               "machine": machine_info(), "embedder": embedder.name, "llm": llm.name,
                               "settings": {m: asdict(replace(s, k=args.k,

@@ -28,11 +28,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from answers import exact_match, f1_score, normalize, per_question, summarise  # noqa: E402
+from answers import (  # noqa: E402
+    add_common_args,
+    embedded_models,
+    exact_match,
+    f1_score,
+    normalize,
+    per_question,
+    summarise,
+)
 from retrieval import BenchIndex, machine_info, read_jsonl  # noqa: E402
 
 from reasoning.loop import ReasoningSettings, TemporalReasoner  # noqa: E402
-from reasoning.reader import Reader  # noqa: E402
 
 SETS = ("tempreason", "menatqa")
 BASE = ReasoningSettings(retriever="walk", use_decomposition=False, use_kg_facts=False, use_summaries=False)
@@ -49,22 +56,9 @@ def accurate(pred: str, golds: Sequence[str]) -> float:
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("data_root", nargs="?", default=str(ROOT.parent / "shared" / "data"))
-    ap.add_argument("--datasets", nargs="+", default=list(SETS))
-    ap.add_argument("--limit", type=int, default=50)
-    ap.add_argument("--k", type=int, default=5)
-    ap.add_argument("--max-evidence-tokens", type=int, default=800)
-    ap.add_argument("--cache", default="", help="folder for cached passage embeddings")
-    ap.add_argument("--llm-cache", default=str(Path.home() / ".cache" / "tgrag" / "bench_llm_cache.sqlite"))
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "temporal_answers.json"))
+    add_common_args(ap, datasets=SETS, max_evidence_tokens=800, out="temporal_answers.json")
     args = ap.parse_args(argv)
-    from tgrag.models.cache import CachedLLM
-    from tgrag.models.embedders import SentenceTransformerEmbedder
-    from tgrag.models.llamacpp_llm import LlamaCppLLM
-
-    embedder = SentenceTransformerEmbedder()
-    llm = CachedLLM(LlamaCppLLM(), args.llm_cache)
-    reader = Reader(llm, max_evidence_tokens=args.max_evidence_tokens)
+    embedder, llm, reader = embedded_models(args)
     settings = {m: replace(s, k=args.k, max_evidence_tokens=args.max_evidence_tokens) for m, s in METHODS.items()}
     result: dict[str, Any] = {"command": " ".join(sys.argv), "date": datetime.now(UTC).isoformat(),
                               "machine": machine_info(), "embedder": embedder.name, "llm": llm.name,
