@@ -6,6 +6,10 @@ Recall@k = fraction of a question's supporting passages in the top k, averaged o
 The passage graph is built LLM-free (EntityPseudoQueryGenerator); same embedder for every method.
 
     .venv/bin/python bench/retrieval.py ../shared/data [--datasets hotpotqa musique] [--limit N]
+
+``--sweep`` also measures the walk's Recall@2/@5 over a grid of its settings (co-mention edges kept
+per query at index time; weak-hop beam, weak-hop weight and hop rounds at query time) and writes the
+grid to ``walk_sweep.json`` beside ``--out``: the trade-off between the sets, measured, not guessed.
 """
 
 from __future__ import annotations
@@ -137,8 +141,40 @@ def evaluate(index: BenchIndex, questions: Sequence[dict[str, Any]], methods: Se
     return out
 
 
+SWEEP_EDGES = (5, 30)
+SWEEP_WALK = [WalkSettings(beam=b, weak_weight=w, hops=h) for h in (1, 2) for b in (1, 2, 3) for w in (0.5, 0.8)]
+
+
+def sweep(rows: Sequence[dict[str, Any]], questions: Sequence[dict[str, Any]], embedder: Embedder,
+          cache: Path | None) -> list[dict[str, Any]]:
+    """Walk Recall@2/@5 for every (max_edges_per_query, WalkSettings) of the grid, one set."""
+    out = []
+    vectors: dict[str, np.ndarray] = {}  # each question is embedded once for the whole grid
+    for edges in SWEEP_EDGES:
+        index = BenchIndex(rows, embedder, cache=cache, graph_options={"max_edges_per_query": edges})
+        embed = index.dense.embed
+        index.dense.embed = lambda q, embed=embed: vectors[q] if q in vectors else vectors.setdefault(q, embed(q))  # type: ignore[method-assign]
+        for st in SWEEP_WALK:
+            index.walk = HopWalkRetriever(index.hybrid, index.graph, settings=st)
+            scores = evaluate(index, questions, ["walk"])["walk"]
+            out.append({"max_edges_per_query": edges, "hops_in_graph": index.n_hops,
+                        "walk": {"hops": st.hops, "beam": st.beam, "weak_weight": st.weak_weight},
+                        "recall@2": scores["recall@2"], "recall@5": scores["recall@5"]})
+    return out
+
+
 def machine_info() -> dict[str, Any]:
-    return {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    """Where a result was measured: cores, platform, Python, the git commit of the code and the load
+    average when it started (latencies taken on busy cores are not comparable with quiet ones)."""
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, check=False).stdout.strip() or None
+    except OSError:
+        commit = None
+    return {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "commit": commit, "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -149,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=0, help="questions per set (0 = all)")
     ap.add_argument("--cache", default="", help="folder for cached passage embeddings")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "retrieval.json"))
+    ap.add_argument("--sweep", action="store_true", help="also sweep the walk settings (walk_sweep.json)")
     args = ap.parse_args(argv)
     from tgrag.models.embedders import SentenceTransformerEmbedder
 
@@ -157,6 +194,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                               "machine": machine_info(), "embedder": embedder.name, "llm_calls": 0,
                               "walk_settings": asdict(WalkSettings()),
                               "datasets": {}}
+    grid: dict[str, Any] = {}
     for name in args.datasets:
         root = Path(args.data_root) / name
         rows = read_jsonl(root / "corpus.jsonl")
@@ -172,8 +210,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             "graph_build_seconds": round(index.graph_seconds, 1), "methods": scores,
             "walk_over_dense_recall@5": round(walk5 / dense5, 3) if dense5 and walk5 else None}
         print(name, json.dumps(result["datasets"][name], indent=1), flush=True)
+        if args.sweep:
+            grid[name] = {"dense_recall@5": dense5,
+                          "grid": sweep(rows, questions, embedder, Path(args.cache) if args.cache else None)}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.sweep:
+        path = Path(args.out).with_name("walk_sweep.json")
+        path.write_text(json.dumps({**{k: result[k] for k in ("command", "date", "machine", "embedder")},
+                                    "datasets": grid}, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
