@@ -260,7 +260,7 @@ class PassageGraphBuilder:
 
     def __init__(self, graph: GraphStore, docs: DocumentStore, embedder: Embedder, *,
                  generator: PseudoQueryGenerator | None = None, threshold: float = 0.8,
-                 max_edges_per_query: int = 5, keyword_weight: float = 0.5, mention_weight: float = 0.6,
+                 max_edges_per_query: int = 30, keyword_weight: float = 0.5, mention_weight: float = 0.6,
                  max_df: int = 30, fuzzy_candidates: int = 3,
                  key_index: FaissVectorIndex | None = None) -> None:
         self.graph = graph

@@ -51,8 +51,8 @@ class ReasoningSettings:
     use_kg_facts: bool = True
     use_summaries: bool = True
     walk_llm: bool = False
-    hops: int = 1
-    beam: int = 1
+    hops: int = 2
+    beam: int = 2
     seeds: int = 2
     keep_undated: bool = True
     max_evidence_tokens: int = 1500

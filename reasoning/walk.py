@@ -33,8 +33,8 @@ from tgrag.kernel.temporal import TimeInterval
 @dataclass(frozen=True, slots=True)
 class WalkSettings:
     seeds: int = 2
-    hops: int = 1
-    beam: int = 1
+    hops: int = 2
+    beam: int = 2
     pool: int = 50
     strong_threshold: float = 0.7
     strong_weight: float = 0.5
