@@ -13,7 +13,7 @@ import functools
 import inspect
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +128,7 @@ class Extraction:
     knowledge_graph: bool
     passage_graph: bool
     max_words: int
+    passage_graph_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 def finish_with(factory: Callable[..., Any], available: Mapping[str, Any]) -> Any:
@@ -156,7 +157,27 @@ def build_extraction(cfg: DictConfig, llm: LLM, embedder: Embedder) -> Extractio
             obj = finish_with(obj, available)
         built[key] = check_protocol(obj, protocol, f"extraction.{key}", _target(node[key]))
     return Extraction(built["extractor"], built["summariser"], bool(node.knowledge_graph),
-                      bool(node.passage_graph), int(node.max_words))
+                      bool(node.passage_graph), int(node.max_words),
+                      passage_graph_options(node.get("passage_graph_options")))
+
+
+def passage_graph_options(node: Any) -> dict[str, Any]:
+    """``extraction.passage_graph_options``: keyword settings of the passage-graph builder, checked
+    against its signature so that a misspelt name fails here, naming the key."""
+    from graph_index.passage_graph import PassageGraphBuilder
+
+    if node is None:
+        return {}
+    options = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+    if not isinstance(options, dict):
+        raise ConfigError(f"extraction.passage_graph_options must be a mapping, got {options!r}")
+    allowed = {name for name, p in inspect.signature(PassageGraphBuilder).parameters.items()
+               if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in {"generator", "key_index"}}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ConfigError(f"extraction.passage_graph_options: unknown option(s) {unknown}; "
+                          f"PassageGraphBuilder takes {sorted(allowed)}")
+    return {str(k): v for k, v in options.items()}
 
 
 def build_settings(cfg: DictConfig, overrides: Mapping[str, Any] | None = None) -> Any:

@@ -78,7 +78,8 @@ def open_rag(path: Path | None, comps: Components) -> Any:
     kwargs: dict[str, Any] = {
         "embedder": comps.embedder, "llm": comps.llm, "graph_store": comps.graph_store(path),
         "extractor": ex.extractor, "summariser": ex.summariser, "knowledge_graph": ex.knowledge_graph,
-        "passage_graph": ex.passage_graph, "max_words": ex.max_words, "show_progress": comps.show_progress,
+        "passage_graph": ex.passage_graph, "passage_graph_options": ex.passage_graph_options,
+        "max_words": ex.max_words, "show_progress": comps.show_progress,
         "vector_index": comps.vector_index(comps.embedder.dim, path)}
     return TemporalGraphRAG.open(path, **kwargs)
 

@@ -120,12 +120,15 @@ class TemporalGraphRAG:
              graph_store: GraphStore | None = None, vector_index: VectorIndex | None = None,
              extractor: Any | None = None, summariser: Any | None = None,
              reasoning: Any | None = None, knowledge_graph: bool = True, passage_graph: bool = True,
-             max_words: int = 180, show_progress: bool = True) -> TemporalGraphRAG:
+             passage_graph_options: Mapping[str, Any] | None = None, max_words: int = 180,
+             show_progress: bool = True) -> TemporalGraphRAG:
         """Open (or create) an index directory; ``path=None`` keeps everything in memory.
 
         Defaults are the embedded offline models: all-MiniLM-L6-v2, Qwen2.5-Coder-0.5B via llama.cpp,
         the spaCy extractor, the networkx graph store, a FAISS vector index. Pass
-        ``graph_store=Neo4jGraphStore(...)`` to keep the graph in Neo4j.
+        ``graph_store=Neo4jGraphStore(...)`` to keep the graph in Neo4j. ``passage_graph_options`` are
+        keyword settings of :class:`~graph_index.passage_graph.PassageGraphBuilder` (e.g.
+        ``max_edges_per_query``); use the same ones every time an index is opened.
         """
         from tgrag.stores.faiss_index import FaissVectorIndex
         from tgrag.stores.networkx_store import NetworkXGraphStore
@@ -167,7 +170,7 @@ class TemporalGraphRAG:
             from graph_index.passage_graph import PassageGraphBuilder
 
             keys = FaissVectorIndex(embedder.dim, root / PASSAGE_KEYS) if root is not None else None
-            pgraph = PassageGraphBuilder(graph, docs, embedder, key_index=keys)
+            pgraph = PassageGraphBuilder(graph, docs, embedder, key_index=keys, **dict(passage_graph_options or {}))
         rag = cls(root, embedder=embedder, llm=llm, docs=docs, vectors=vectors, graph=graph, indexer=indexer,
                   passage_graph=pgraph, reasoner_factory=reasoning, max_words=max_words,
                   show_progress=show_progress)

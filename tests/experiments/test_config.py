@@ -98,6 +98,25 @@ def test_extraction_options(make_cfg: Callable[[Sequence[str]], DictConfig], opt
     assert (ex.extractor is None) == (option == "none")
 
 
+def test_passage_graph_options_reach_the_builder_and_key_the_index(make_cfg: Callable[[Sequence[str]], DictConfig]
+                                                                    ) -> None:
+    from experiments.build import indexing_config
+    from experiments.indexing import index_key
+    from tgrag.facade import TemporalGraphRAG
+
+    cfg = make_cfg(["extraction=spacy", "extraction.passage_graph_options.max_edges_per_query=7"])
+    ex = build_extraction(cfg, ScriptedLLM(default="[]"), HashingEmbedder(32))
+    assert ex.passage_graph_options == {"threshold": 0.8, "max_edges_per_query": 7}
+    rag = TemporalGraphRAG.open(None, embedder=HashingEmbedder(32), llm=ScriptedLLM(), knowledge_graph=False,
+                                passage_graph_options=ex.passage_graph_options)
+    assert rag.passage_graph.max_edges_per_query == 7
+    default = make_cfg(["extraction=spacy"])
+    assert index_key(indexing_config(cfg), "c") != index_key(indexing_config(default), "c")
+    with pytest.raises(ConfigError, match="passage_graph_options.*max_edge_per_query"):
+        build_extraction(make_cfg(["extraction=spacy", "+extraction.passage_graph_options.max_edge_per_query=3"]),
+                         ScriptedLLM(default="[]"), HashingEmbedder(32))
+
+
 @pytest.mark.parametrize("option", options("reasoning"))
 def test_reasoning_options(make_cfg: Callable[[Sequence[str]], DictConfig], option: str) -> None:
     from reasoning.loop import ReasoningSettings
