@@ -16,7 +16,8 @@ Matching an out-going query against in-coming ones uses a hybrid score:
 Subject matches ("who/what is X?" answered by the passage about X) keep their score; mention matches
 (both passages talk about X: HippoRAG-like co-mention) are scaled by the name's specificity
 (``log(N/df)/log(N)``) and by ``mention_weight`` and kept only for names in at most ``max_df``
-passages, ``max_edges_per_query`` per query (targets most similar to the source passage first).
+passages, at most ``max_edges_per_query`` per query (when there are more, those sharing the most names
+with the source first; the default 30 keeps every target of a name within ``max_df``).
 
 Persistence: hops live in the GraphStore. Pseudo-queries are *recomputable* from the passage text
 (the default generator is a pure function; an LLM generator is made cheap to replay by the LLM cache
