@@ -3,7 +3,10 @@
 The LLM replies ``{"subquestions": [...]}`` where ``#n`` stands for the answer of sub-question n
 (MuSiQue's notation). The reply is validated (JSON, 1..``max_subquestions`` non-empty strings,
 ``#n`` only pointing backwards); an invalid reply is retried up to ``retries`` times, after which
-the question is kept whole. A single sub-question means "single-hop: not split". Each sub-question
+the question is kept whole. A single sub-question means "single-hop: not split". Comparison
+questions ("..., A or B?", "Are A and B both ...?") are kept whole without asking the LLM
+(:func:`is_comparison`): both sides are named in the question, so one retrieval finds them, and a
+split into per-side sub-questions loses the comparison itself. Each sub-question
 inherits the question's time scope, narrowed by any time expression of its own; later sub-questions
 are rewritten with earlier answers by :func:`rewrite`.
 """
@@ -22,6 +25,22 @@ from tgrag.kernel.records import LLMRequest, Message, Usage
 from tgrag.kernel.temporal import TimeInterval
 
 _REF = re.compile(r"#(\d+)")
+_LAST_OR = re.compile(r"\bor\b(?!.*\bor\b)(?P<tail>[^?]*)\?\s*$", re.IGNORECASE | re.DOTALL)
+_WH = re.compile(r"\b(?:who|whom|whose|what|which|where|when|why|how)\b", re.IGNORECASE)
+_YES_NO_BOTH = re.compile(r"^(?:are|were|is|was|do|does|did|have|has)\b.*\b(?:both|the same|either)\b",
+                          re.IGNORECASE | re.DOTALL)
+_MAX_CHOICE_WORDS = 8
+
+
+def is_comparison(question: str) -> bool:
+    """A choice between named options ("Who was born first, A or B?": the last "or" is followed by a
+    short option, not by a clause with a question word) or a yes/no question about two things
+    ("Are A and B both American?", "Do A and B have the same nationality?")."""
+    q = question.strip()
+    m = _LAST_OR.search(q)
+    if m and not _WH.search(m.group("tail")) and len(m.group("tail").split()) <= _MAX_CHOICE_WORDS:
+        return True
+    return bool(_YES_NO_BOTH.search(q))
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +62,7 @@ class Decomposition:
     attempts: int = 0
     errors: tuple[str, ...] = ()
     usage: Usage = field(default_factory=Usage)
+    reason: str = ""  # why it was not sent to the LLM ("comparison"), empty otherwise
 
     @property
     def is_split(self) -> bool:
@@ -50,7 +70,8 @@ class Decomposition:
 
     def to_dict(self) -> dict[str, Any]:
         return {"question": self.question, "subquestions": [s.to_dict() for s in self.subquestions],
-                "attempts": self.attempts, "errors": list(self.errors), "usage": self.usage.to_dict()}
+                "attempts": self.attempts, "errors": list(self.errors), "usage": self.usage.to_dict(),
+                "reason": self.reason}
 
 
 class DecompositionError(ValueError):
@@ -108,8 +129,9 @@ def rewrite(text: str, answers: dict[int, str]) -> str:
 
 class Decomposer:
     def __init__(self, llm: LLM, *, retries: int = 2, max_subquestions: int = 5, max_tokens: int = 160,
-                 retry_temperature: float = 0.5) -> None:
+                 retry_temperature: float = 0.5, keep_comparisons: bool = True) -> None:
         self.llm = llm
+        self.keep_comparisons = keep_comparisons
         self.retry_temperature = retry_temperature
         self.retries = retries
         self.max_subquestions = max_subquestions
@@ -126,6 +148,9 @@ class Decomposer:
 
     def decompose(self, question: str, *, scope: TimeInterval | None = None, scoped: bool = True
                   ) -> Decomposition:
+        if self.keep_comparisons and is_comparison(question):
+            return Decomposition(question, build_tree(question, [question], scope, scoped=scoped),
+                                 reason="comparison")
         usage = Usage()
         errors: list[str] = []
         msgs = self.messages(question)

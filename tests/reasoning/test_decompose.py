@@ -6,7 +6,14 @@ import json
 
 import pytest
 
-from reasoning.decompose import Decomposer, DecompositionError, load_prompt, parse_subquestions, rewrite
+from reasoning.decompose import (
+    Decomposer,
+    DecompositionError,
+    is_comparison,
+    load_prompt,
+    parse_subquestions,
+    rewrite,
+)
 from tgrag.kernel.temporal import TimeInterval
 from tgrag.testing import ScriptedLLM
 
@@ -72,3 +79,37 @@ def test_sub_questions_inherit_or_narrow_the_scope():
 
 def test_rewrite_fills_earlier_answers():
     assert rewrite("Who is the father of #1 and #2?", {1: "Pal Gabor"}) == "Who is the father of Pal Gabor and #2?"
+
+
+@pytest.mark.parametrize("question", [
+    "Who was born first, Alan Crosland or Kurt Voss?",
+    'Which movie was filmed first "The Guest" or "You\'re Next"?',
+    "Which film has the director who died later, Tiger Bay or Night Train?",
+    "Are Random House Tower and 888 7th Avenue both used for real estate?",
+    "Do both films have the directors from the same country?",
+])
+def test_comparisons_are_kept_whole_without_an_llm_call(question: str) -> None:
+    llm = ScriptedLLM()  # any call would raise
+    d = Decomposer(llm).decompose(question, scope=TimeInterval.from_label("2020"))
+    assert not d.is_split and d.reason == "comparison" and not llm.calls
+    assert d.subquestions[0].text == question and d.subquestions[0].scope == TimeInterval.from_label("2020")
+    assert d.to_dict()["reason"] == "comparison"
+
+
+@pytest.mark.parametrize("question", [
+    Q,
+    "The historical Nimavar school in the Nimavar Bazaar, or bazar, is located in which country?",
+    "Who has more titles than the school with Fort Hill or the facility in the town where Edwards won the primary?",
+    "Which company owns the maker of the Pico-7 drone?",
+])
+def test_other_questions_still_go_to_the_llm(question: str) -> None:
+    assert not is_comparison(question)
+    llm = ScriptedLLM(default=reply("a?", "b #1?"))
+    d = Decomposer(llm).decompose(question)
+    assert d.is_split and len(llm.calls) == 1 and d.reason == ""
+
+
+def test_keeping_comparisons_whole_can_be_switched_off() -> None:
+    llm = ScriptedLLM(default=reply("When was Alan Crosland born?", "When was Kurt Voss born?"))
+    d = Decomposer(llm, keep_comparisons=False).decompose("Who was born first, Alan Crosland or Kurt Voss?")
+    assert d.is_split and len(llm.calls) == 1
