@@ -135,6 +135,7 @@ def main() -> int:
         print(json.dumps(run_one(args.one, args.data, args.questions, args.answered)))
         return 0
     results = {}
+    load_at_start = os.getloadavg()[0]
     for name in args.corpora:
         cmd = [sys.executable, __file__, "--one", name, "--data", str(args.data), "--questions",
                str(args.questions), "--answered", str(args.answered)]
@@ -144,11 +145,18 @@ def main() -> int:
             return out.returncode
         results[name] = json.loads(out.stdout.strip().splitlines()[-1])
         print(name, json.dumps(results[name], indent=1))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parents[1], check=False).stdout.strip() or None
     payload = {"benchmark": "foundation", "command": " ".join(sys.argv),
                "date": datetime.now(UTC).isoformat(timespec="seconds"),
                "machine": {"cores": os.cpu_count(), "platform": platform.platform(),
-                           "python": platform.python_version()},
+                           "python": platform.python_version(), "commit": commit,
+                           "load_average_1m_at_start": round(load_at_start, 2)},
                "results": results}
+    if args.out.exists():  # keep the --embed-only section of an earlier run
+        earlier = json.loads(args.out.read_text())
+        if "embedding" in earlier:
+            payload["embedding"] = earlier["embedding"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=2))
     print(f"wrote {args.out}")
