@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,6 +107,20 @@ def main(argv: Sequence[str] | None = None) -> None:
                                                              max_evidence_tokens=args.max_evidence_tokens))
                                            for m, s in METHOD_SETTINGS.items() if m in args.methods},
                               "corpus": "all passages of each set pooled", "datasets": {}}
+    settings = {m: replace(METHOD_SETTINGS[m], k=args.k, max_evidence_tokens=args.max_evidence_tokens)
+                for m in args.methods}
+    answer_sets(args, result, settings, (embedder, llm, reader),
+                lambda rows: rows[: args.limit])
+
+
+def answer_sets(args: argparse.Namespace, result: dict[str, Any], settings: dict[str, ReasoningSettings],
+                models: tuple[Any, Any, Reader], pick: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], *,
+                extra_row: Callable[[Answer, dict[str, Any]], dict[str, Any]] | None = None,
+                extra_summary: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None) -> None:
+    """Index every set of ``args.datasets`` (pooled corpus), answer the questions ``pick`` selects with
+    every method, round-robin over the sets (a run cut short still covers each set evenly), and write
+    ``result`` to ``args.out`` after every question."""
+    embedder, llm, reader = models
     out = Path(args.out)
     sets: dict[str, Any] = {}
     for name in args.datasets:
@@ -114,13 +128,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         index = BenchIndex(read_jsonl(root / "corpus.jsonl"), embedder,
                            cache=Path(args.cache) if args.cache else None)
         reasoners = {m: TemporalReasoner(index.docs, index.vectors, index.graph, embedder, llm, reader=reader,
-                                         settings=replace(METHOD_SETTINGS[m], k=args.k,
-                                                          max_evidence_tokens=args.max_evidence_tokens))
-                     for m in args.methods}
-        sets[name] = (read_jsonl(root / "questions.jsonl")[: args.limit], index, reasoners,
-                      {m: [] for m in args.methods})
-    # round-robin over the sets, so a run cut short still covers every set evenly
-    order = [(name, i) for i in range(args.limit) for name in args.datasets if i < len(sets[name][0])]
+                                         settings=s) for m, s in settings.items()}
+        sets[name] = (pick(read_jsonl(root / "questions.jsonl")), index, reasoners, {m: [] for m in settings})
+    order = [(name, i) for i in range(max(len(v[0]) for v in sets.values()))
+             for name in args.datasets if i < len(sets[name][0])]
     for name, i in tqdm(order, desc="questions"):
         questions, index, reasoners, rows = sets[name]
         q = questions[i]
@@ -128,13 +139,18 @@ def main(argv: Sequence[str] | None = None) -> None:
             t0 = time.perf_counter()
             ans = reasoner.answer(q["question"], question_date=q.get("question_date"))
             row = per_question(ans, q["answers"], time.perf_counter() - t0, q.get("supporting") or [])
-            rows[m].append({"id": q["id"], "gold": q["answers"], **row})
-        result["datasets"][name] = {"passages": len(index.passages), "hops": index.n_hops,
-                                    "summary": {m: summarise(r) for m, r in rows.items()}, "questions": rows}
+            if extra_row is not None:
+                row.update(extra_row(ans, q))
+            rows[m].append({"id": q["id"], "type": q.get("type"), "gold": q["answers"], **row})
+        result["datasets"][name] = {
+            "passages": len(index.passages), "hops": index.n_hops,
+            "summary": {m: {**summarise(r), **(extra_summary(r) if extra_summary else {})} for m, r in rows.items()},
+            "questions": rows}
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     for name in args.datasets:
         print(name, json.dumps(result["datasets"].get(name, {}).get("summary"), indent=1), flush=True)
+
 
 if __name__ == "__main__":
     main()
