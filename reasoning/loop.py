@@ -39,6 +39,7 @@ from tgrag.kernel.records import Answer, Evidence, TraceStep, Usage
 from tgrag.kernel.temporal import TimeInterval
 
 RETRIEVER_KINDS = ("dense", "bm25", "hybrid", "walk")
+_WALK = WalkSettings()  # the walk's own defaults, so the two cannot drift apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +52,9 @@ class ReasoningSettings:
     use_kg_facts: bool = True
     use_summaries: bool = True
     walk_llm: bool = False
-    hops: int = 2
-    beam: int = 2
-    seeds: int = 2
+    hops: int = _WALK.hops
+    beam: int = _WALK.beam
+    seeds: int = _WALK.seeds
     keep_undated: bool = True
     max_evidence_tokens: int = 1500
     max_facts: int = 8
