@@ -127,7 +127,7 @@ def answer_sets(args: argparse.Namespace, result: dict[str, Any], settings: dict
         root = Path(args.data_root) / name
         index = BenchIndex(read_jsonl(root / "corpus.jsonl"), embedder,
                            cache=Path(args.cache) if args.cache else None)
-        reasoners = {m: TemporalReasoner(index.docs, index.vectors, index.graph, embedder, llm, reader=reader,
+        reasoners = {m: TemporalReasoner.from_parts(index.docs, index.vectors, index.graph, embedder, llm, reader=reader,
                                          settings=s) for m, s in settings.items()}
         sets[name] = (pick(read_jsonl(root / "questions.jsonl")), index, reasoners, {m: [] for m in settings})
     order = [(name, i) for i in range(max(len(v[0]) for v in sets.values()))

@@ -182,7 +182,7 @@ def passage_graph_options(node: Any) -> dict[str, Any]:
 
 def build_settings(cfg: DictConfig, overrides: Mapping[str, Any] | None = None) -> Any:
     """``reasoning.settings`` with a method's ablation switches merged over it."""
-    from reasoning.loop import ReasoningSettings
+    from reasoning.settings import ReasoningSettings
 
     node = cfg.reasoning.settings
     if overrides:

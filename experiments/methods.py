@@ -30,33 +30,44 @@ RETRIEVER_KINDS = ("dense", "bm25", "hybrid")
 
 @dataclass
 class System:
-    """What a method runs against: the opened index, the metered LLM, and builders from config."""
+    """What a method runs against: the opened index, the metered LLM, and the settings builder.
+
+    Every method gets its retrievers, decomposer and reader from :meth:`query_side`, which calls the
+    one query-side assembler (``reasoning.assembly.build_query_side``) with one complete settings
+    object (``reasoning.settings`` merged with the method's overrides)."""
 
     rag: Any  # tgrag.facade.TemporalGraphRAG
     llm: MeteredLLM
-    reader_factory: Callable[[Any], Any]  # llm -> reasoning.reader.Reader
     settings_factory: Callable[[Mapping[str, Any] | None], Any]  # overrides -> ReasoningSettings
     pass_question_date: bool = True
-    _retrievers: dict[str, Any] = field(default_factory=dict)
+    _sides: dict[str, Any] = field(default_factory=dict)
+
+    def query_side(self, overrides: Mapping[str, Any] | None = None) -> Any:
+        """The query side for these setting overrides (built once per system and overrides)."""
+        import json
+
+        key = json.dumps(dict(overrides or {}), sort_keys=True, default=str)
+        if key not in self._sides:
+            from reasoning.assembly import build_query_side
+
+            rag = self.rag
+            self._sides[key] = build_query_side(rag.docs, rag.vectors, rag.graph, rag.embedder, self.llm,
+                                                settings=self.settings_factory(dict(overrides or {})),
+                                                indexer=rag.indexer)
+        return self._sides[key]
 
     def retriever(self, kind: str) -> Any:
-        """A baseline retriever over the index (built once per system, after the index is final)."""
+        """A baseline retriever over the index."""
         if kind not in RETRIEVER_KINDS:
             raise ConfigError(f"config group 'method': retriever must be one of {RETRIEVER_KINDS}, got {kind!r}")
-        if kind not in self._retrievers:
-            from reasoning.retrievers import BM25Retriever, DenseRetriever, HybridRetriever
+        return self.query_side().retriever(kind)
 
-            if "dense" not in self._retrievers:
-                self._retrievers["dense"] = DenseRetriever(self.rag.docs, self.rag.vectors, self.rag.embedder)
-            if kind in ("bm25", "hybrid") and "bm25" not in self._retrievers:
-                self._retrievers["bm25"] = BM25Retriever(self.rag.docs)
-            if kind == "hybrid":
-                self._retrievers["hybrid"] = HybridRetriever(self._retrievers["dense"], self._retrievers["bm25"])
-        return self._retrievers[kind]
+    def reader(self) -> Any:
+        return self.query_side().reader
 
     def reset(self) -> None:
-        """Forget built retrievers (after the index changed: the update protocol)."""
-        self._retrievers.clear()
+        """Forget built query sides (after the index changed: the update protocol)."""
+        self._sides.clear()
 
 
 @runtime_checkable
@@ -96,7 +107,7 @@ class RetrieveMethod:
         self.read = read
         self.read_k = read_k
         self._retriever = system.retriever(retriever)
-        self._reader = system.reader_factory(system.llm) if read else None
+        self._reader = system.reader() if read else None
 
     @property
     def name(self) -> str:
@@ -138,7 +149,7 @@ class IRCoTMethod:
         self.max_sentence_tokens = max_sentence_tokens
         self.read_k = read_k
         self._retriever = system.retriever(retriever)
-        self._reader = system.reader_factory(system.llm)
+        self._reader = system.reader()
 
     @property
     def name(self) -> str:
@@ -203,11 +214,9 @@ class TgragMethod:
         self._name = name
         self.retrieval_only = retrieval_only
         self.k = k
-        rag = system.rag
-        self.settings = system.settings_factory(dict(settings or {}))
-        self.reasoner = TemporalReasoner(rag.docs, rag.vectors, rag.graph, rag.embedder, system.llm,
-                                         reader=system.reader_factory(system.llm), indexer=rag.indexer,
-                                         settings=self.settings)
+        side = system.query_side(settings)
+        self.settings = side.settings
+        self.reasoner = TemporalReasoner(side, system.llm)
 
     @property
     def name(self) -> str:

@@ -75,9 +75,7 @@ def dataset_info(dataset: QADataset) -> dict[str, Any]:
 
 
 def make_system(cfg: DictConfig, rag: Any, comps: Components) -> System:
-    reader = build_factory(cfg.reasoning.reader, None, "reasoning.reader")
-    return System(rag=rag, llm=comps.llm, reader_factory=lambda llm: reader(llm=llm),
-                  settings_factory=lambda overrides: build_settings(cfg, overrides),
+    return System(rag=rag, llm=comps.llm, settings_factory=lambda overrides: build_settings(cfg, overrides),
                   pass_question_date=bool(cfg.eval.pass_question_date))
 
 

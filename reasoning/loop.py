@@ -15,13 +15,13 @@ so far given as context.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from reasoning.decompose import Decomposer, Decomposition, build_tree, rewrite
+from reasoning.assembly import QuerySide, build_query_side
+from reasoning.decompose import Decomposition, build_tree, rewrite
 from reasoning.evidence import (
     Linker,
     assemble,
@@ -31,68 +31,40 @@ from reasoning.evidence import (
     summary_evidence,
 )
 from reasoning.reader import Reader
-from reasoning.retrievers import BM25Retriever, DenseRetriever, HybridRetriever, Retriever
+from reasoning.retrievers import Retriever
 from reasoning.scope import QuestionScope, question_scope
-from reasoning.walk import HopWalkRetriever, LLMHopChooser, WalkSettings
+from reasoning.settings import RETRIEVER_KINDS, ReasoningSettings
 from tgrag.kernel.protocols import LLM, DocumentStore, Embedder, GraphStore, VectorIndex
 from tgrag.kernel.records import Answer, Evidence, TraceStep, Usage
 from tgrag.kernel.temporal import TimeInterval
 
-RETRIEVER_KINDS = ("dense", "bm25", "hybrid", "walk")
-_WALK = WalkSettings()  # the walk's own defaults, so the two cannot drift apart
-
-
-@dataclass(frozen=True, slots=True)
-class ReasoningSettings:
-    retriever: str = "walk"  # "dense" | "bm25" | "hybrid" | "walk"
-    k: int = 5
-    use_time_scope: bool = True
-    use_walk: bool = True  # False turns retriever "walk" into "hybrid"
-    use_decomposition: bool = True
-    use_kg_facts: bool = True
-    use_summaries: bool = True
-    walk_llm: bool = False
-    hops: int = _WALK.hops
-    beam: int = _WALK.beam
-    seeds: int = _WALK.seeds
-    keep_undated: bool = True
-    max_evidence_tokens: int = 1500
-    max_facts: int = 8
-    scope_sentences: bool = True  # drop sentences of undated passages dated outside the scope
-
-    def __post_init__(self) -> None:
-        if self.retriever not in RETRIEVER_KINDS:
-            from tgrag.kernel.errors import ConfigError
-
-            raise ConfigError(f"retriever must be one of {RETRIEVER_KINDS}, got {self.retriever!r}")
+__all__ = ["RETRIEVER_KINDS", "ReasoningSettings", "TemporalReasoner"]
 
 
 class TemporalReasoner:
-    def __init__(self, docs: DocumentStore, vectors: VectorIndex, graph: GraphStore, embedder: Embedder,
-                 llm: LLM | None, *, reader: Reader | None = None, indexer: Linker | None = None,
-                 settings: ReasoningSettings | None = None) -> None:
-        self.docs = docs
-        self.graph = graph
+    """The loop over one :class:`~reasoning.assembly.QuerySide` (see :meth:`from_parts`)."""
+
+    def __init__(self, side: QuerySide, llm: LLM | None = None) -> None:
+        self.side = side
         self.llm = llm
-        self.settings = settings or ReasoningSettings()
-        self.reader = reader or (Reader(llm, max_evidence_tokens=self.settings.max_evidence_tokens)
-                                 if llm is not None else None)
-        self.indexer = indexer
-        st = self.settings
-        self.dense = DenseRetriever(docs, vectors, embedder, keep_undated=st.keep_undated)
-        self.bm25 = BM25Retriever(docs, keep_undated=st.keep_undated)
-        self.hybrid = HybridRetriever(self.dense, self.bm25)
-        chooser = LLMHopChooser(llm) if st.walk_llm and llm is not None else None
-        self.walk = HopWalkRetriever(self.hybrid, graph, chooser=chooser,
-                                     settings=WalkSettings(seeds=st.seeds, hops=st.hops, beam=st.beam))
-        self.decomposer = Decomposer(llm) if llm is not None else None
+        self.settings = side.settings
+        self.docs = side.docs
+        self.graph = side.graph
+        self.indexer = side.indexer
+        self.reader = side.reader
+        self.decomposer = side.decomposer
+        self.walk = side.walk
+
+    @classmethod
+    def from_parts(cls, docs: DocumentStore, vectors: VectorIndex, graph: GraphStore, embedder: Embedder,
+                   llm: LLM | None, *, reader: Reader | None = None, indexer: Linker | None = None,
+                   settings: ReasoningSettings | None = None) -> TemporalReasoner:
+        return cls(build_query_side(docs, vectors, graph, embedder, llm, settings=settings, indexer=indexer,
+                                    reader=reader), llm)
 
     # -- parts --------------------------------------------------------------------------------
     def retriever(self) -> Retriever:
-        kind = self.settings.retriever
-        if kind == "walk" and not self.settings.use_walk:
-            kind = "hybrid"
-        return {"dense": self.dense, "bm25": self.bm25, "hybrid": self.hybrid, "walk": self.walk}[kind]
+        return self.side.retriever()
 
     def scope_of(self, question: str, *, as_of: str | datetime | None = None,
                  between: tuple[str | datetime, str | datetime] | None = None,
@@ -101,12 +73,19 @@ class TemporalReasoner:
             return QuestionScope(None)
         return question_scope(question, as_of=as_of, between=between, question_date=question_date)
 
-    def gather(self, question: str, scope: TimeInterval | None) -> tuple[list[Evidence], dict[str, Any]]:
+    def keep_undated(self, *, api_scoped: bool) -> bool:
+        """A scope the caller gives (``as_of``/``between``) is strict: an undated passage cannot be
+        shown to lie inside it, so it is excluded. A scope read from the question text keeps undated
+        passages (``settings.keep_undated``): undated corpora state their times in the text."""
+        return self.settings.keep_undated and not api_scoped
+
+    def gather(self, question: str, scope: TimeInterval | None, *, keep_undated: bool = True
+               ) -> tuple[list[Evidence], dict[str, Any]]:
         """Retrieve passages (walk or baseline), add KG facts and period summaries; within budget."""
         st = self.settings
         t0 = time.perf_counter()
         retr = self.retriever()
-        passages = retr.retrieve(question, st.k, scope=scope)
+        passages = retr.retrieve(question, st.k, scope=scope, keep_undated=keep_undated)
         if st.use_time_scope and st.scope_sentences and scope is not None:
             passages = scope_sentences(passages, scope)
         info: dict[str, Any] = {"retriever": type(retr).__name__, "query": question,
@@ -131,8 +110,8 @@ class TemporalReasoner:
                       question_date: str | datetime | None = None) -> list[Evidence]:
         """LLM-free retrieval of the question as a whole (for Recall@k evaluation)."""
         scope = self.scope_of(question, as_of=as_of, between=between, question_date=question_date)
-        with self._undated_policy(api_scoped=as_of is not None or between is not None):
-            return self.retriever().retrieve(question, k or self.settings.k, scope=scope.interval)
+        keep = self.keep_undated(api_scoped=as_of is not None or between is not None)
+        return self.retriever().retrieve(question, k or self.settings.k, scope=scope.interval, keep_undated=keep)
 
     def period_lacking(self, scope: TimeInterval | None) -> bool:
         """True when the corpus dates its documents but none falls in ``scope`` and no knowledge-graph
@@ -147,29 +126,11 @@ class TemporalReasoner:
         # a fact counts only with a known start: "until 2027" says nothing about 2012
         return not any(f.valid is not None and f.valid.start is not None for f in self.graph.facts(during=scope))
 
-    @contextmanager
-    def _undated_policy(self, *, api_scoped: bool) -> Iterator[None]:
-        """A scope the caller gives (``as_of``/``between``) is strict: an undated passage cannot be
-        shown to lie inside it, so it is excluded. A scope read from the question text keeps undated
-        passages (``settings.keep_undated``): undated corpora state their times in the text."""
-        keep = self.settings.keep_undated and not api_scoped
-        saved = (self.dense.keep_undated, self.bm25.keep_undated)
-        self.dense.keep_undated = self.bm25.keep_undated = keep
-        try:
-            yield
-        finally:
-            self.dense.keep_undated, self.bm25.keep_undated = saved
-
     # -- the loop -----------------------------------------------------------------------------
     def answer(self, question: str, *, as_of: str | datetime | None = None,
                between: tuple[str | datetime, str | datetime] | None = None,
                question_date: str | datetime | None = None) -> Answer:
-        with self._undated_policy(api_scoped=as_of is not None or between is not None):
-            return self._answer(question, as_of=as_of, between=between, question_date=question_date)
-
-    def _answer(self, question: str, *, as_of: str | datetime | None,
-                between: tuple[str | datetime, str | datetime] | None,
-                question_date: str | datetime | None) -> Answer:
+        keep = self.keep_undated(api_scoped=as_of is not None or between is not None)
         if self.reader is None:
             from tgrag.kernel.errors import ConfigError
 
@@ -207,7 +168,7 @@ class TemporalReasoner:
         timings["retrieve"] = timings["read"] = 0.0
         for sub in subs:
             text = rewrite(sub.text, answers)
-            evidence, info = self.gather(text, sub.scope)
+            evidence, info = self.gather(text, sub.scope, keep_undated=keep)
             timings["retrieve"] += info["seconds"]
             all_evidence.append(evidence)
             trace.append(TraceStep("retrieve", {"subquestion": sub.index, **info}, info["seconds"]))

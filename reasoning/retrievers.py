@@ -1,10 +1,11 @@
 """Passage retrievers behind one small protocol: dense, BM25 and their fusion (hybrid).
 
-Time scope: a retriever given ``scope`` only returns passages whose date overlaps it. Undated
+Time scope: a retriever given ``scope`` only returns passages whose date overlaps it. Both the
+scope and the undated-passage policy are arguments of each call, never retriever state. Undated
 passages are *kept* by default (``keep_undated=True``): most multi-hop corpora (Wikipedia) carry no
 dates, and an undated passage may well state what was true in the scope; the reader is told the
-scope. Set ``keep_undated=False`` for corpora where every relevant document is dated (news,
-transcripts) to make the scope a hard filter.
+scope. ``keep_undated=False`` makes the scope a hard filter (a caller's ``as_of``/``between``, or
+corpora where every relevant document is dated: news, transcripts).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 @runtime_checkable
 class Retriever(Protocol):
-    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None) -> list[Evidence]: ...
+    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None,
+                 keep_undated: bool = True) -> list[Evidence]: ...
 
 
 def passage_evidence(passage: Passage, score: float) -> Evidence:
@@ -56,22 +58,20 @@ def to_evidence(docs: DocumentStore, ranked: Sequence[tuple[str, float]]) -> lis
 class DenseRetriever:
     """Cosine nearest neighbours of the query embedding in the passage VectorIndex."""
 
-    def __init__(self, docs: DocumentStore, vectors: VectorIndex, embedder: Embedder, *,
-                 keep_undated: bool = True) -> None:
+    def __init__(self, docs: DocumentStore, vectors: VectorIndex, embedder: Embedder) -> None:
         self.docs = docs
         self.vectors = vectors
         self.embedder = embedder
-        self.keep_undated = keep_undated
 
     def embed(self, query: str) -> np.ndarray:
         return self.embedder.encode([query], kind="query")[0]
 
     def ranked(self, query: str | np.ndarray, k: int, *, scope: TimeInterval | None = None,
-               allowed: set[str] | None = None) -> list[tuple[str, float]]:
+               keep_undated: bool = True, allowed: set[str] | None = None) -> list[tuple[str, float]]:
         """(passage id, cosine) best first; ``allowed`` (already scoped ids) skips recomputing."""
         qv = self.embed(query) if isinstance(query, str) else query
         if allowed is None:
-            allowed = allowed_ids(self.docs, scope, keep_undated=self.keep_undated)
+            allowed = allowed_ids(self.docs, scope, keep_undated=keep_undated)
         if allowed is not None and not allowed:
             return []
         return self.vectors.search(qv, k, allowed=allowed)
@@ -82,8 +82,9 @@ class DenseRetriever:
             return {}
         return dict(self.vectors.search(query, len(ids), allowed=ids))
 
-    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None) -> list[Evidence]:
-        return to_evidence(self.docs, self.ranked(query, k, scope=scope))
+    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None,
+                 keep_undated: bool = True) -> list[Evidence]:
+        return to_evidence(self.docs, self.ranked(query, k, scope=scope, keep_undated=keep_undated))
 
 
 def bm25_tokens(text: str) -> list[str]:
@@ -100,9 +101,8 @@ class BM25Retriever:
     (or after :meth:`invalidate`, which the writer of the store should call after a replace).
     """
 
-    def __init__(self, docs: DocumentStore, *, keep_undated: bool = True) -> None:
+    def __init__(self, docs: DocumentStore) -> None:
         self.docs = docs
-        self.keep_undated = keep_undated
         self._index: object | None = None
         self._passages: list[Passage] = []
         self._built_for: tuple[int, int] | None = None
@@ -134,7 +134,8 @@ class BM25Retriever:
         return np.asarray(self._index.get_scores([self._vocab[t] for t in toks]),  # type: ignore[attr-defined]
                           dtype=np.float32)
 
-    def ranked(self, query: str, k: int, *, scope: TimeInterval | None = None) -> list[tuple[str, float]]:
+    def ranked(self, query: str, k: int, *, scope: TimeInterval | None = None,
+               keep_undated: bool = True) -> list[tuple[str, float]]:
         scores = self.scores(query)
         order = np.argsort(-scores, kind="stable")
         out: list[tuple[str, float]] = []
@@ -142,12 +143,13 @@ class BM25Retriever:
             if scores[i] <= 0 or len(out) >= k:
                 break
             p = self._passages[i]
-            if in_scope(p, scope, keep_undated=self.keep_undated):
+            if in_scope(p, scope, keep_undated=keep_undated):
                 out.append((p.passage_id, float(scores[i])))
         return out
 
-    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None) -> list[Evidence]:
-        return to_evidence(self.docs, self.ranked(query, k, scope=scope))
+    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None,
+                 keep_undated: bool = True) -> list[Evidence]:
+        return to_evidence(self.docs, self.ranked(query, k, scope=scope, keep_undated=keep_undated))
 
 
 def reciprocal_rank_fusion(rankings: Sequence[Sequence[tuple[str, float]]], *, k0: int = 60
@@ -169,17 +171,18 @@ class HybridRetriever:
         self.depth = depth
         self.k0 = k0
 
-    def ranked(self, query: str, k: int, *, scope: TimeInterval | None = None,
+    def ranked(self, query: str, k: int, *, scope: TimeInterval | None = None, keep_undated: bool = True,
                query_vector: np.ndarray | None = None, allowed: set[str] | None = None
                ) -> list[tuple[str, float]]:
         depth = max(self.depth, k)
         if allowed is None:
-            allowed = allowed_ids(self.dense.docs, scope, keep_undated=self.dense.keep_undated)
+            allowed = allowed_ids(self.dense.docs, scope, keep_undated=keep_undated)
         dense = self.dense.ranked(query if query_vector is None else query_vector, depth, allowed=allowed)
         if scope is not None and not dense and allowed is not None and not allowed:
             return []
-        sparse = self.bm25.ranked(query, depth, scope=scope)
+        sparse = self.bm25.ranked(query, depth, scope=scope, keep_undated=keep_undated)
         return reciprocal_rank_fusion([dense, sparse], k0=self.k0)[:k]
 
-    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None) -> list[Evidence]:
-        return to_evidence(self.dense.docs, self.ranked(query, k, scope=scope))
+    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None,
+                 keep_undated: bool = True) -> list[Evidence]:
+        return to_evidence(self.dense.docs, self.ranked(query, k, scope=scope, keep_undated=keep_undated))

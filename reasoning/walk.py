@@ -157,14 +157,15 @@ class HopWalkRetriever:
         self.chooser = chooser
         self.last_trace = WalkTrace()
 
-    def ranked(self, query: str, k: int, *, scope: TimeInterval | None = None) -> list[tuple[str, float]]:
+    def ranked(self, query: str, k: int, *, scope: TimeInterval | None = None,
+               keep_undated: bool = True) -> list[tuple[str, float]]:
         st = self.settings
         trace = WalkTrace()
         self.last_trace = trace
         qv = self.dense.embed(query)
-        allowed = allowed_ids(self.dense.docs, scope, keep_undated=self.dense.keep_undated)
-        seed_ids = [pid for pid, _ in self.hybrid.ranked(query, st.seeds, scope=scope, query_vector=qv,
-                                                         allowed=allowed)]
+        allowed = allowed_ids(self.dense.docs, scope, keep_undated=keep_undated)
+        seed_ids = [pid for pid, _ in self.hybrid.ranked(query, st.seeds, scope=scope, keep_undated=keep_undated,
+                                                         query_vector=qv, allowed=allowed)]
         pool = dict(self.dense.ranked(qv, max(st.pool, k), allowed=allowed))
         missing = {s for s in seed_ids if s not in pool}
         pool.update(self.dense.similarities(qv, missing))
@@ -183,5 +184,6 @@ class HopWalkRetriever:
                                         chooser=self.chooser, question=query, texts_of=texts_of, trace=trace)
         return helpfulness(pool, bonus, visits, st.visit_weight)[:k]
 
-    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None) -> list[Evidence]:
-        return to_evidence(self.dense.docs, self.ranked(query, k, scope=scope))
+    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None,
+                 keep_undated: bool = True) -> list[Evidence]:
+        return to_evidence(self.dense.docs, self.ranked(query, k, scope=scope, keep_undated=keep_undated))

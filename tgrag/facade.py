@@ -197,14 +197,13 @@ class TemporalGraphRAG:
     def reasoner(self) -> Any:
         if self._reasoner is None:
             from reasoning.loop import ReasoningSettings, TemporalReasoner
-            from reasoning.reader import Reader
 
             if self.llm is None:
                 raise ConfigError("query() needs an LLM; open the index with llm=...")
             settings = self._reasoner_factory if isinstance(self._reasoner_factory, ReasoningSettings) \
                 else ReasoningSettings()
-            self._reasoner = TemporalReasoner(self.docs, self.vectors, self.graph, self.embedder, self.llm,
-                                              reader=Reader(self.llm), indexer=self.indexer, settings=settings)
+            self._reasoner = TemporalReasoner.from_parts(self.docs, self.vectors, self.graph, self.embedder,
+                                                         self.llm, indexer=self.indexer, settings=settings)
         return self._reasoner
 
     # ------------------------------------------------------------------ writes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -119,20 +118,26 @@ def test_passage_graph_options_reach_the_builder_and_key_the_index(make_cfg: Cal
 
 @pytest.mark.parametrize("option", options("reasoning"))
 def test_reasoning_options(make_cfg: Callable[[Sequence[str]], DictConfig], option: str) -> None:
-    from reasoning.loop import ReasoningSettings
+    from reasoning.assembly import build_query_side
     from reasoning.reader import Reader
+    from reasoning.settings import ReasoningSettings
 
     cfg = make_cfg([f"reasoning={option}"])
-    assert isinstance(build_settings(cfg), ReasoningSettings)
+    settings = build_settings(cfg)
+    assert isinstance(settings, ReasoningSettings)
     assert isinstance(build_settings(cfg, {"use_walk": False}), ReasoningSettings)
     with pytest.raises(ConfigError, match="unknown reasoning settings"):
         build_settings(cfg, {"use_teleport": True})
-    reader = OmegaConf.to_container(cfg.reasoning.reader)
-    assert isinstance(reader, dict)
-    from hydra.utils import instantiate
+    # the one assembler builds the reader from the same settings object
+    from tgrag.stores.faiss_index import FaissVectorIndex
+    from tgrag.stores.networkx_store import NetworkXGraphStore
+    from tgrag.stores.sqlite_docs import SqliteDocumentStore
 
-    made = instantiate(cfg.reasoning.reader)
-    assert isinstance(made, functools.partial) and isinstance(made(llm=ScriptedLLM()), Reader)
+    emb = HashingEmbedder(32)
+    side = build_query_side(SqliteDocumentStore(":memory:"), FaissVectorIndex(32), NetworkXGraphStore(None), emb,
+                            ScriptedLLM(), settings=settings)
+    assert isinstance(side.reader, Reader)
+    assert side.reader.max_evidence_tokens == settings.max_evidence_tokens
 
 
 @pytest.mark.parametrize("option", options("dataset"))

@@ -13,7 +13,6 @@ from experiments.metering import MeteredLLM
 from experiments.methods import IRCoTMethod, RetrieveMethod, System, TgragMethod
 from experiments.update import question_group, split_documents
 from reasoning.loop import ReasoningSettings
-from reasoning.reader import Reader
 from tgrag.facade import TemporalGraphRAG
 from tgrag.kernel.errors import ConfigError
 from tgrag.kernel.records import LLMRequest
@@ -43,8 +42,7 @@ def rag(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalGraphRAG]:
 
 def system(rag: TemporalGraphRAG, default: str = "Answer: unknown\nCitations: none") -> System:
     llm = MeteredLLM(ScriptedLLM(RULES, default=default))
-    return System(rag, llm, reader_factory=lambda m: Reader(m),
-                  settings_factory=lambda o: ReasoningSettings(**dict(o or {})))
+    return System(rag, llm, settings_factory=lambda o: ReasoningSettings(**dict(o or {})))
 
 
 def question(qid: str) -> QAExample:
@@ -92,7 +90,7 @@ def test_ircot_stops_at_max_steps(rag: TemporalGraphRAG) -> None:
 def test_tgrag_ablation_switches_reach_the_loop(rag: TemporalGraphRAG) -> None:
     sys_ = system(rag)
     m = TgragMethod(sys_, name="tgrag_no_walk", settings={"use_walk": False, "use_decomposition": False})
-    assert m.settings.use_walk is False and m.reasoner.retriever() is m.reasoner.hybrid
+    assert m.settings.use_walk is False and m.reasoner.retriever() is m.reasoner.side.hybrid
     pred = m.predict(question("demo-q13"))
     assert pred.answer == "Anouk Verhoeven" and pred.trace and pred.usage.calls >= 1
     only = TgragMethod(sys_, retrieval_only=True, k=5).predict(question("demo-q13"))

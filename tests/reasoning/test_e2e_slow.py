@@ -29,7 +29,7 @@ def models():
 def test_scoped_question_end_to_end_with_real_models(models):
     embedder, llm = models
     env = build_env(CORPUS, embedder=embedder)
-    reasoner = TemporalReasoner(env.docs, env.vectors, env.graph, embedder, llm, reader=Reader(llm),
+    reasoner = TemporalReasoner.from_parts(env.docs, env.vectors, env.graph, embedder, llm, reader=Reader(llm),
                                 settings=ReasoningSettings(k=3))
     film_hops = env.graph.hops(src=[env.pid("Zorbal Nights")])
     assert env.pid("Pal Gabor") in {h.dst for h in film_hops}

@@ -23,7 +23,7 @@ def decomposer_rule(*subs: str):
 
 
 def reasoner(env, llm, **settings) -> TemporalReasoner:
-    return TemporalReasoner(env.docs, env.vectors, env.graph, env.embedder, llm, reader=Reader(llm) if llm else None,
+    return TemporalReasoner.from_parts(env.docs, env.vectors, env.graph, env.embedder, llm, reader=Reader(llm) if llm else None,
                             settings=ReasoningSettings(**settings))
 
 

@@ -1,0 +1,63 @@
+"""The one place that assembles the query side: retrievers, walk, decomposer and reader.
+
+The facade, the Hydra methods and the bench scripts all call :func:`build_query_side` with the
+index's stores and one :class:`~reasoning.settings.ReasoningSettings`; nothing else constructs a
+retriever stack. Retrievers take the time scope and the undated-passage policy per call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from reasoning.decompose import Decomposer
+from reasoning.evidence import Linker
+from reasoning.reader import Reader
+from reasoning.retrievers import BM25Retriever, DenseRetriever, HybridRetriever, Retriever
+from reasoning.settings import RETRIEVER_KINDS, ReasoningSettings
+from reasoning.walk import HopWalkRetriever, LLMHopChooser
+from tgrag.kernel.errors import ConfigError
+from tgrag.kernel.protocols import LLM, DocumentStore, Embedder, GraphStore, VectorIndex
+
+
+@dataclass
+class QuerySide:
+    """Everything that answers a question over one index, built from one settings object."""
+
+    docs: DocumentStore
+    graph: GraphStore
+    embedder: Embedder
+    settings: ReasoningSettings
+    dense: DenseRetriever
+    bm25: BM25Retriever
+    hybrid: HybridRetriever
+    walk: HopWalkRetriever
+    indexer: Linker | None = None
+    decomposer: Decomposer | None = None
+    reader: Reader | None = None
+
+    def retriever(self, kind: str | None = None) -> Retriever:
+        """The retriever of ``kind`` (default: the settings' one; "walk" is "hybrid" when the walk is off)."""
+        kind = kind or self.settings.retriever
+        if kind not in RETRIEVER_KINDS:
+            raise ConfigError(f"retriever must be one of {RETRIEVER_KINDS}, got {kind!r}")
+        if kind == "walk" and not self.settings.use_walk:
+            kind = "hybrid"
+        return {"dense": self.dense, "bm25": self.bm25, "hybrid": self.hybrid, "walk": self.walk}[kind]
+
+
+def build_query_side(docs: DocumentStore, vectors: VectorIndex, graph: GraphStore, embedder: Embedder,
+                     llm: LLM | None, *, settings: ReasoningSettings | None = None,
+                     indexer: Linker | None = None, reader: Any | None = None) -> QuerySide:
+    """Build the query side of an index. ``reader`` overrides the settings-built :class:`Reader`
+    (any object with the same ``read`` method); without an LLM there is no reader or decomposer."""
+    st = settings or ReasoningSettings()
+    dense = DenseRetriever(docs, vectors, embedder)
+    bm25 = BM25Retriever(docs)
+    hybrid = HybridRetriever(dense, bm25)
+    chooser = LLMHopChooser(llm) if st.walk_llm and llm is not None else None
+    walk = HopWalkRetriever(hybrid, graph, chooser=chooser, settings=st.walk)
+    if reader is None and llm is not None:
+        reader = Reader(llm, max_evidence_tokens=st.max_evidence_tokens, max_answer_tokens=st.max_answer_tokens)
+    return QuerySide(docs, graph, embedder, st, dense, bm25, hybrid, walk, indexer=indexer,
+                     decomposer=Decomposer(llm) if llm is not None else None, reader=reader)

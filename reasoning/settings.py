@@ -1,0 +1,39 @@
+"""The one complete settings object of the query side (retrievers, walk, KG, decomposer, reader)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reasoning.walk import WalkSettings
+from tgrag.kernel.errors import ConfigError
+
+RETRIEVER_KINDS = ("dense", "bm25", "hybrid", "walk")
+_WALK = WalkSettings()  # the walk's own defaults, so the two cannot drift apart
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningSettings:
+    retriever: str = "walk"  # "dense" | "bm25" | "hybrid" | "walk"
+    k: int = 5
+    use_time_scope: bool = True
+    use_walk: bool = True  # False turns retriever "walk" into "hybrid"
+    use_decomposition: bool = True
+    use_kg_facts: bool = True
+    use_summaries: bool = True
+    walk_llm: bool = False
+    hops: int = _WALK.hops
+    beam: int = _WALK.beam
+    seeds: int = _WALK.seeds
+    keep_undated: bool = True  # undated passages stay eligible under a scope read from the question
+    max_evidence_tokens: int = 1500  # counted with the reader model's own tokenizer when it has one
+    max_answer_tokens: int = 32
+    max_facts: int = 8
+    scope_sentences: bool = True  # drop sentences of undated passages dated outside the scope
+
+    def __post_init__(self) -> None:
+        if self.retriever not in RETRIEVER_KINDS:
+            raise ConfigError(f"retriever must be one of {RETRIEVER_KINDS}, got {self.retriever!r}")
+
+    @property
+    def walk(self) -> WalkSettings:
+        return WalkSettings(seeds=self.seeds, hops=self.hops, beam=self.beam)
