@@ -175,7 +175,7 @@ class IRCoTMethod:
         seconds = {"retrieve": time.perf_counter() - t0, "reason": 0.0}
         for step in range(self.max_steps):
             t = time.perf_counter()
-            block, _ = format_evidence(pool, self._reader.max_evidence_tokens)
+            block, _ = format_evidence(pool, self._reader.max_evidence_tokens, self._reader.count_tokens)
             user = IRCOT_USER.format(evidence=block, question=example.question, so_far=" ".join(cot) or "(none)")
             resp = self.system.llm.complete(LLMRequest.chat(user, system=IRCOT_SYSTEM,
                                                             max_tokens=self.max_sentence_tokens, stop=("\n",)))

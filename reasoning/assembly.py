@@ -7,11 +7,14 @@ retriever stack. Retrievers take the time scope and the undated-passage policy p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from reasoning.anchors import AnchorResolver
 from reasoning.decompose import Decomposer
-from reasoning.evidence import Linker
+from reasoning.evidence import Linker, estimate_tokens
+from reasoning.kg_answer import KGAnswerer
 from reasoning.reader import Reader
 from reasoning.retrievers import BM25Retriever, DenseRetriever, HybridRetriever, Retriever
 from reasoning.settings import RETRIEVER_KINDS, ReasoningSettings
@@ -35,6 +38,9 @@ class QuerySide:
     indexer: Linker | None = None
     decomposer: Decomposer | None = None
     reader: Reader | None = None
+    kg: KGAnswerer | None = None
+    anchors: AnchorResolver | None = None
+    count_tokens: Callable[[str], int] = field(default=estimate_tokens)
 
     def retriever(self, kind: str | None = None) -> Retriever:
         """The retriever of ``kind`` (default: the settings' one; "walk" is "hybrid" when the walk is off)."""
@@ -57,7 +63,20 @@ def build_query_side(docs: DocumentStore, vectors: VectorIndex, graph: GraphStor
     hybrid = HybridRetriever(dense, bm25)
     chooser = LLMHopChooser(llm) if st.walk_llm and llm is not None else None
     walk = HopWalkRetriever(hybrid, graph, chooser=chooser, settings=st.walk)
+    count = token_counter(llm)
     if reader is None and llm is not None:
-        reader = Reader(llm, max_evidence_tokens=st.max_evidence_tokens, max_answer_tokens=st.max_answer_tokens)
+        reader = Reader(llm, max_evidence_tokens=st.max_evidence_tokens, max_answer_tokens=st.max_answer_tokens,
+                        count_tokens=count)
+    kg = KGAnswerer(graph, indexer, embedder, relation_threshold=st.kg_relation_threshold) \
+        if indexer is not None else None
+    anchors = AnchorResolver(graph, indexer, kg, hybrid) if indexer is not None else None
     return QuerySide(docs, graph, embedder, st, dense, bm25, hybrid, walk, indexer=indexer,
-                     decomposer=Decomposer(llm) if llm is not None else None, reader=reader)
+                     decomposer=Decomposer(llm) if llm is not None else None, reader=reader, kg=kg,
+                     anchors=anchors, count_tokens=count)
+
+
+def token_counter(llm: Any) -> Callable[[str], int]:
+    """The reader model's own token count when the LLM has a tokenizer (``count_tokens``), else the
+    word-based estimate (1 word ≈ 1.3 tokens)."""
+    counter = getattr(llm, "count_tokens", None)
+    return counter if callable(counter) else estimate_tokens

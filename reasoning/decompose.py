@@ -43,6 +43,26 @@ def is_comparison(question: str) -> bool:
     return bool(_YES_NO_BOTH.search(q))
 
 
+_RELATIVE = re.compile(r"\b(?:who|whom|whose|that|which|where|when)\b", re.IGNORECASE)
+# a description of the answer's neighbour as the object of a verb: "owns the maker of the X",
+# "the spouse of the director of X" (after "is/was the ..." the first "the N of" is the relation itself)
+_OF_CHAIN = re.compile(r"(?:\b(?!is\b|was\b|are\b|were\b|be\b)\w+\s+the\s+\w+\s+of\s+the\b|"
+                       r"\bof\s+(?:the|a|an)\s+(?:\w+\s+){0,3}?\w+\s+(?:of|by|for|from|who|that)\b)",
+                       re.IGNORECASE)
+_POSSESSIVE = re.compile(r"\w+['’]s\s+\w+", re.IGNORECASE)
+
+
+def looks_single_hop(question: str) -> bool:
+    """LLM-free check: no relative clause after the question word ("the company *that* makes X"),
+    no chain of nested descriptions ("the maker *of the* Pico-7 drone's owner"), at most one
+    possessive. Such a question names its entity directly and needs one retrieval, not a split."""
+    words = question.strip().split()
+    rest = " ".join(words[1:])
+    if _RELATIVE.search(rest) or _OF_CHAIN.search(question):
+        return False
+    return len(_POSSESSIVE.findall(question)) <= 1
+
+
 @dataclass(frozen=True, slots=True)
 class SubQuestion:
     index: int  # 1-based

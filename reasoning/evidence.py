@@ -1,20 +1,25 @@
-"""Evidence for the reader: passages + KG facts valid in the scope + time-tree summaries.
+"""Evidence for the reader: KG facts valid in the scope + passages + time-tree summaries.
 
-De-duplicated (same record, or same normalised text), ordered (passages by retrieval rank, then
-facts by time, then period summaries) and cut to a token budget (1 word ≈ 1.3 tokens; the last item
-that does not fit is dropped rather than truncated, except the first, which is always kept).
+De-duplicated (same record, or same normalised text), ordered (the facts that match the question's
+relation first, by relevance then time; then passages by retrieval rank; then the other facts; then
+period summaries) and cut to a token budget counted once, here, with the reader model's tokenizer
+(``count``; the word estimate without one). An item that does not fit is dropped rather than
+truncated, except the first, which is always kept.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tgrag.kernel.protocols import GraphStore
 from tgrag.kernel.records import Entity, Evidence, EvidenceKind, Fact, TimeNode
 from tgrag.kernel.temporal import Granularity, TimeInterval
+
+if TYPE_CHECKING:
+    from reasoning.kg_answer import KGAnswerer
 
 _WS = re.compile(r"\W+")
 PERIOD_GRANULARITIES = (Granularity.YEAR, Granularity.QUARTER, Granularity.MONTH)
@@ -79,9 +84,34 @@ def kg_fact_evidence(graph: GraphStore, entities: Sequence[Entity], scope: TimeI
         return []
     ids = {f.subject for f in facts.values()} | {f.object for f in facts.values() if f.object_is_entity}
     names = {e.entity_id: e.name for e in graph.entities(ids)}
-    ordered = sorted(facts.values(), key=lambda f: (-f.confidence, f.fact_id))[:limit]
+    ordered = sorted(facts.values(), key=lambda f: (-f.confidence, _start_ts(f), f.fact_id))[:limit]
     return [Evidence(EvidenceKind.FACT, f.fact_id, fact_text(f, names), f.confidence, f.effective, f.doc_id)
             for f in ordered]
+
+
+def _start_ts(f: Fact) -> float:
+    return f.valid.start.timestamp() if f.valid is not None and f.valid.start is not None else float("inf")
+
+
+def ranked_fact_evidence(kg: KGAnswerer, graph: GraphStore, question: str, scope: TimeInterval | None,
+                         entities: Sequence[Entity], *, limit: int = 8) -> tuple[list[Evidence], list[Evidence]]:
+    """Facts on the linked entities valid in ``scope``, ranked by how well their predicate matches the
+    question's relation, then fit to the scope, then time (:meth:`KGAnswerer.rank`). Returns (the
+    facts that match the relation, the others), ``limit`` in all."""
+    ranked, _, _ = kg.rank(question, scope, anchors=entities)
+    ranked = ranked[:limit]
+    if not ranked:
+        return [], []
+    ids = {r.fact.subject for r in ranked} | {r.fact.object for r in ranked if r.fact.object_is_entity}
+    names = {e.entity_id: e.name for e in graph.entities(ids)}
+    good: list[Evidence] = []
+    rest: list[Evidence] = []
+    for r in ranked:
+        f = r.fact
+        ev = Evidence(EvidenceKind.FACT, f.fact_id, fact_text(f, names), round(r.relation_score, 4), f.effective,
+                      f.doc_id)
+        (good if r.relation_score >= kg.relation_threshold else rest).append(ev)
+    return good, rest
 
 
 def is_period_scope(scope: TimeInterval | None) -> bool:
@@ -104,8 +134,10 @@ def summary_evidence(graph: GraphStore, scope: TimeInterval | None, linker: Link
                      f"Summary of {label}")]
 
 
-def assemble(groups: Iterable[Sequence[Evidence]], *, max_tokens: int) -> list[Evidence]:
-    """Concatenate evidence groups in order, de-duplicated, within ``max_tokens``."""
+def assemble(groups: Iterable[Sequence[Evidence]], *, max_tokens: int,
+             count: Callable[[str], int] = estimate_tokens) -> list[Evidence]:
+    """Concatenate evidence groups in order, de-duplicated, within ``max_tokens`` as ``count`` counts
+    them (the reader model's tokenizer; each item as the reader shows it)."""
     seen_ids: set[tuple[str, str]] = set()
     seen_text: set[str] = set()
     out: list[Evidence] = []
@@ -116,7 +148,7 @@ def assemble(groups: Iterable[Sequence[Evidence]], *, max_tokens: int) -> list[E
             norm = _WS.sub(" ", ev.text.lower()).strip()
             if key in seen_ids or norm in seen_text:
                 continue
-            cost = estimate_tokens(ev.title + " " + ev.text)
+            cost = count(evidence_line(len(out) + 1, ev)) + 1
             if cost > budget and out:
                 continue
             seen_ids.add(key)
@@ -124,6 +156,13 @@ def assemble(groups: Iterable[Sequence[Evidence]], *, max_tokens: int) -> list[E
             out.append(ev)
             budget -= cost
     return out
+
+
+def evidence_line(number: int, ev: Evidence) -> str:
+    """One numbered evidence line exactly as the reader shows it."""
+    date = f"({ev.date.describe()}) " if ev.date is not None else ""
+    title = f"{ev.title}: " if ev.title else ""
+    return f"[{number}] {date}{title}{' '.join(ev.text.split())}"
 
 
 def evidence_summary(evidence: Sequence[Evidence]) -> list[dict[str, Any]]:

@@ -20,22 +20,26 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from reasoning.anchors import anchored_scope, find_anchor
 from reasoning.assembly import QuerySide, build_query_side
-from reasoning.decompose import Decomposition, build_tree, rewrite
+from reasoning.decompose import Decomposition, build_tree, looks_single_hop, rewrite
 from reasoning.evidence import (
     Linker,
     assemble,
     evidence_summary,
+    fact_text,
     kg_fact_evidence,
+    ranked_fact_evidence,
     scope_sentences,
     summary_evidence,
 )
+from reasoning.kg_answer import EventAnchor, KGResult
 from reasoning.reader import Reader
-from reasoning.retrievers import Retriever
+from reasoning.retrievers import Retriever, passage_evidence
 from reasoning.scope import QuestionScope, question_scope
 from reasoning.settings import RETRIEVER_KINDS, ReasoningSettings
 from tgrag.kernel.protocols import LLM, DocumentStore, Embedder, GraphStore, VectorIndex
-from tgrag.kernel.records import Answer, Evidence, TraceStep, Usage
+from tgrag.kernel.records import Answer, Evidence, EvidenceKind, TraceStep, Usage
 from tgrag.kernel.temporal import TimeInterval
 
 __all__ = ["RETRIEVER_KINDS", "ReasoningSettings", "TemporalReasoner"]
@@ -94,13 +98,19 @@ class TemporalReasoner:
         if retr is self.walk:
             info["walk"] = self.walk.last_trace.to_dict()
         facts: list[Evidence] = []
+        later_facts: list[Evidence] = []
         if st.use_kg_facts and self.indexer is not None:
             entities = self.indexer.link(question)
             info["linked_entities"] = [e.name for e in entities]
-            facts = kg_fact_evidence(self.graph, entities, scope, limit=st.max_facts)
+            if self.side.kg is not None:  # relevance (relation match, fit to the scope), then time
+                facts, later_facts = ranked_fact_evidence(self.side.kg, self.graph, question, scope, entities,
+                                                          limit=st.max_facts)
+            else:
+                facts = kg_fact_evidence(self.graph, entities, scope, limit=st.max_facts)
         summaries = summary_evidence(self.graph, scope, self.indexer) if st.use_summaries else []
-        evidence = assemble([passages, facts, summaries], max_tokens=st.max_evidence_tokens)
-        info["facts"] = len(facts)
+        evidence = assemble([facts, passages, later_facts, summaries], max_tokens=st.max_evidence_tokens,
+                            count=self.side.count_tokens)
+        info["facts"] = len(facts) + len(later_facts)
         info["summaries"] = len(summaries)
         info["seconds"] = round(time.perf_counter() - t0, 4)
         return evidence, info
@@ -113,16 +123,20 @@ class TemporalReasoner:
         keep = self.keep_undated(api_scoped=as_of is not None or between is not None)
         return self.retriever().retrieve(question, k or self.settings.k, scope=scope.interval, keep_undated=keep)
 
-    def period_lacking(self, scope: TimeInterval | None) -> bool:
+    def period_lacking(self, scope: TimeInterval | None, *, strict: bool = False) -> bool:
         """True when the corpus dates its documents but none falls in ``scope`` and no knowledge-graph
         fact with a known start is valid in it: the corpus lacks that period, so any answer would be invented. Undated
-        corpora (Wikipedia-style) are never "lacking": their times live in the text."""
+        corpora (Wikipedia-style) are never "lacking": their times live in the text. A ``strict`` scope
+        (the caller's ``as_of``/``between``) reads only documents dated inside it, so no such document
+        is enough: an ``as_of`` earlier than every document abstains."""
         if scope is None or not self.settings.use_time_scope:
             return False
         if next(self.docs.iter_passages(during=TimeInterval(None, None)), None) is None:
             return False
         if next(self.docs.iter_passages(during=scope), None) is not None:
             return False
+        if strict:
+            return True
         # a fact counts only with a known start: "until 2027" says nothing about 2012
         return not any(f.valid is not None and f.valid.start is not None for f in self.graph.facts(during=scope))
 
@@ -141,17 +155,28 @@ class TemporalReasoner:
         t_all = time.perf_counter()
 
         t0 = time.perf_counter()
+        api_scoped = as_of is not None or between is not None
         qscope = self.scope_of(question, as_of=as_of, between=between, question_date=question_date)
         scope = qscope.interval
-        lacking = self.period_lacking(scope)
+        lacking = self.period_lacking(scope, strict=api_scoped)
         timings["scope"] = time.perf_counter() - t0
         trace.append(TraceStep("scope", {**qscope.to_dict(), "period_lacking": lacking}, timings["scope"]))
         if lacking:  # the corpus dates its documents, yet has nothing for this period: abstain, no call
             timings["total"] = time.perf_counter() - t_all
             return Answer(question, "", True, (), scope, tuple(trace), timings, usage, ())
 
+        event, scope = self._anchor(question, scope, trace, timings)
+        kg = self._kg(question, scope, event, trace, timings)
+        if kg is not None and kg.status == "answer" and not self.settings.kg_confirm:
+            cited = self.kg_citations(kg)
+            trace.append(TraceStep("answer", {"path": "kg", "answer": kg.answer, "facts": [f.fact_id for f in kg.facts],
+                                              "reason": kg.reason}, 0.0))
+            timings["total"] = time.perf_counter() - t_all
+            return Answer(question, kg.answer, False, cited, scope, tuple(trace), timings, usage, cited)
+
         t0 = time.perf_counter()
-        if self.settings.use_decomposition and self.decomposer is not None:
+        skip = self._skip_decomposition(question, kg)
+        if self.settings.use_decomposition and self.decomposer is not None and not skip:
             decomposition = self.decomposer.decompose(question, scope=scope,
                                                       scoped=self.settings.use_time_scope)
         else:
@@ -159,7 +184,7 @@ class TemporalReasoner:
                                                                scoped=self.settings.use_time_scope))
         usage = usage + decomposition.usage
         timings["decompose"] = time.perf_counter() - t0
-        trace.append(TraceStep("decompose", decomposition.to_dict(), timings["decompose"]))
+        trace.append(TraceStep("decompose", {**decomposition.to_dict(), "skipped": skip}, timings["decompose"]))
 
         answers: dict[int, str] = {}
         all_evidence: list[Sequence[Evidence]] = []
@@ -187,8 +212,10 @@ class TemporalReasoner:
                 final_text, abstained = read.text, False
                 cited_ev = tuple(evidence[i - 1] for i in read.cited if 0 < i <= len(evidence))
 
-        merged = assemble(all_evidence[::-1] if decomposition.is_split else all_evidence,
-                          max_tokens=self.settings.max_evidence_tokens)
+        groups: list[Sequence[Evidence]] = list(all_evidence[::-1] if decomposition.is_split else all_evidence)
+        if kg is not None and kg.status == "answer":  # kg_confirm: the KG's facts and their passages lead
+            groups.insert(0, self.kg_citations(kg))
+        merged = assemble(groups, max_tokens=self.settings.max_evidence_tokens, count=self.side.count_tokens)
         trace.append(TraceStep("evidence", {"items": evidence_summary(merged)}, 0.0))
         if abstained:
             t0 = time.perf_counter()
@@ -200,14 +227,67 @@ class TemporalReasoner:
             timings["read"] += time.perf_counter() - t0
             final_text, abstained = read.text, read.abstained
             cited_ev = tuple(merged[i - 1] for i in read.cited if 0 < i <= len(merged))
-            trace.append(TraceStep("answer", {"question": q, "answer": read.text, "abstained": read.abstained,
+            trace.append(TraceStep("answer", {"path": "reader", "question": q, "answer": read.text,
+                                              "abstained": read.abstained,
                                               "cited": list(read.cited), "raw": read.raw},
                                    time.perf_counter() - t0))
         else:
-            trace.append(TraceStep("answer", {"answer": final_text, "from_subquestion": len(subs)}, 0.0))
+            trace.append(TraceStep("answer", {"path": "subquestions", "answer": final_text,
+                                              "from_subquestion": len(subs)}, 0.0))
         timings["total"] = time.perf_counter() - t_all
         return Answer(question, final_text, abstained, cited_ev, scope, tuple(trace), timings, usage,
                       tuple(merged))
+
+    # -- KG path, event anchors, decomposition skip ---------------------------------------------
+    def _anchor(self, question: str, scope: TimeInterval | None, trace: list[TraceStep],
+                timings: dict[str, float]) -> tuple[EventAnchor | None, TimeInterval | None]:
+        """Resolve a "before/after/while <event>" anchor and rewrite the scope with its date."""
+        if not (self.settings.use_anchors and self.settings.use_time_scope) or self.side.anchors is None:
+            return None, scope
+        clause = find_anchor(question)
+        if clause is None:
+            return None, scope
+        t0 = time.perf_counter()
+        event, steps = self.side.anchors.resolve(question, clause)
+        new_scope = anchored_scope(event, scope)
+        timings["anchor"] = time.perf_counter() - t0
+        trace.append(TraceStep("anchor", {**steps, "event": event.to_dict(),
+                                          "scope_before": scope.label() if scope else None,
+                                          "scope_after": new_scope.label() if new_scope else None},
+                               timings["anchor"]))
+        return event, new_scope
+
+    def _kg(self, question: str, scope: TimeInterval | None, event: EventAnchor | None,
+            trace: list[TraceStep], timings: dict[str, float]) -> KGResult | None:
+        if not self.settings.use_kg_answer or self.side.kg is None:
+            return None
+        t0 = time.perf_counter()
+        result = self.side.kg.answer(question, scope if self.settings.use_time_scope else None, event=event)
+        timings["kg"] = time.perf_counter() - t0
+        trace.append(TraceStep("kg", result.to_dict(), timings["kg"]))
+        return result
+
+    def kg_citations(self, kg: KGResult) -> tuple[Evidence, ...]:
+        """The facts an answer rests on, each followed by its source passage."""
+        names = {e.entity_id: e.name for e in self.graph.entities(
+            {f.subject for f in kg.facts} | {f.object for f in kg.facts if f.object_is_entity})}
+        passages = {p.passage_id: p for p in self.docs.get_passages([f.source_passage_id for f in kg.facts])}
+        out: list[Evidence] = []
+        for f in kg.facts:
+            out.append(Evidence(EvidenceKind.FACT, f.fact_id, fact_text(f, names), f.confidence, f.effective, f.doc_id))
+            p = passages.get(f.source_passage_id)
+            if p is not None:
+                out.append(passage_evidence(p, f.confidence))
+        return tuple(out)
+
+    def _skip_decomposition(self, question: str, kg: KGResult | None) -> bool:
+        """No decomposition call for a question the KG reads as one entity with one relation, or that
+        the LLM-free check finds single-hop."""
+        if not self.settings.skip_simple_decomposition:
+            return False
+        if kg is not None and kg.status != "none" and len(kg.anchors) == 1:
+            return True
+        return looks_single_hop(question)
 
     def settings_dict(self) -> dict[str, Any]:
         return asdict(self.settings)

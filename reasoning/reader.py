@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from reasoning.evidence import estimate_tokens, evidence_line
 from tgrag.kernel.protocols import LLM
 from tgrag.kernel.records import Evidence, LLMRequest, Usage
 from tgrag.kernel.temporal import TimeInterval
@@ -67,21 +68,25 @@ def describe_scope(scope: TimeInterval | None) -> str:
     return f"The question is about {scope.describe()}; use what was true then."
 
 
-def format_evidence(evidence: Sequence[Evidence], max_tokens: int) -> tuple[str, int]:
-    """Numbered evidence lines within a rough token budget (1 word ≈ 1.3 tokens)."""
+def format_evidence(evidence: Sequence[Evidence], max_tokens: int,
+                    count: Callable[[str], int] = estimate_tokens) -> tuple[str, int]:
+    """Numbered evidence lines within ``max_tokens`` as ``count`` counts them (the same lines and the
+    same counter as :func:`reasoning.evidence.assemble`, so assembled evidence is shown whole). An
+    item that no longer fits ends the list; the first item is cut to fit instead."""
     lines: list[str] = []
     budget = max_tokens
     for i, ev in enumerate(evidence, start=1):
-        date = f"({ev.date.describe()}) " if ev.date is not None else ""
-        title = f"{ev.title}: " if ev.title else ""
-        words = ev.text.split()
-        cost = int((len(words) + len(title.split()) + 3) * 1.3)
+        line = evidence_line(i, ev)
+        cost = count(line) + 1
         if cost > budget:
-            if budget < 40:
+            if lines:
                 break
-            words = words[: max(10, int(budget / 1.3) - 6)]
+            words = line.split()
+            while len(words) > 12 and count(" ".join(words)) + 1 > budget:
+                words = words[: max(12, int(len(words) * 0.9))]
+            line = " ".join(words)
             cost = budget
-        lines.append(f"[{i}] {date}{title}{' '.join(words)}")
+        lines.append(line)
         budget -= cost
     return "\n".join(lines), len(lines)
 
@@ -89,13 +94,16 @@ def format_evidence(evidence: Sequence[Evidence], max_tokens: int) -> tuple[str,
 class Reader:
     """Reads evidence with an LLM and returns a short answer with citations, or an abstention."""
 
-    def __init__(self, llm: LLM, *, max_evidence_tokens: int = 1500, max_answer_tokens: int = 32) -> None:
+    def __init__(self, llm: LLM, *, max_evidence_tokens: int = 1500, max_answer_tokens: int = 32,
+                 count_tokens: Callable[[str], int] | None = None) -> None:
         self.llm = llm
         self.max_evidence_tokens = max_evidence_tokens
         self.max_answer_tokens = max_answer_tokens
+        counter = count_tokens or getattr(llm, "count_tokens", None)
+        self.count_tokens: Callable[[str], int] = counter if callable(counter) else estimate_tokens
 
     def prompt(self, question: str, evidence: Sequence[Evidence], scope: TimeInterval | None) -> tuple[str, int]:
-        block, shown = format_evidence(evidence, self.max_evidence_tokens)
+        block, shown = format_evidence(evidence, self.max_evidence_tokens, self.count_tokens)
         scope_line = describe_scope(scope)
         user = f"Evidence:\n{block}\n\n{scope_line + chr(10) if scope_line else ''}Question: {question}"
         return user, shown

@@ -39,11 +39,18 @@ class QuestionScope:
     interval: TimeInterval | None
     parts: tuple[ScopePart, ...] = ()
     conflict: bool = False
+    note: str = ""
+    ignored: tuple[str, ...] = ()  # time expressions of the text that were not used, with ``note``
 
     def to_dict(self) -> dict[str, Any]:
         return {"interval": self.interval.to_dict() if self.interval else None,
                 "label": self.interval.label() if self.interval else None,
-                "parts": [p.to_dict() for p in self.parts], "conflict": self.conflict}
+                "parts": [p.to_dict() for p in self.parts], "conflict": self.conflict,
+                "note": self.note, "ignored": list(self.ignored)}
+
+
+def _with_note(scope: QuestionScope, note: str, ignored: list[str]) -> QuestionScope:
+    return QuestionScope(scope.interval, scope.parts, True, note, tuple(ignored))
 
 
 def scope_from_text(text: str, *, reference: datetime | None = None) -> list[ScopePart]:
@@ -61,6 +68,13 @@ def scope_from_text(text: str, *, reference: datetime | None = None) -> list[Sco
             iv = TimeInterval(iv.end if _AFTER.search(before).group(1).lower() == "after" else iv.start,  # type: ignore[union-attr]
                               None, iv.granularity)
         parts.append(ScopePart("question", m.text, iv))
+    if len(parts) > 1 and any(p.interval.start is None or p.interval.end is None for p in parts):
+        # an open part ("before 2010", "since 2019") constrains the others: intersect them; when they
+        # cannot all hold ("in 2030, before 2010") the text contradicts itself: no scope is invented
+        merged = _intersect_all([p.interval for p in parts])
+        if merged is None:
+            return []
+        return [ScopePart("question", " … ".join(p.text for p in parts), merged)]
     if len(parts) > 1:
         starts = [p.interval.start for p in parts]
         ends = [p.interval.end for p in parts]
@@ -86,6 +100,12 @@ def question_scope(question: str, *, as_of: str | datetime | None = None,
         api.append(ScopePart("between", f"{between[0]} – {between[1]}", between_scope(*between)))
     if use_text:
         parts.extend(scope_from_text(question, reference=ref))
+    note = ""
+    if use_text and not parts and find_time_expressions(question, reference=ref):
+        note = "the question's time expressions contradict each other; no scope taken from the text"
+        parts_seen = find_time_expressions(question, reference=ref)
+        return _with_note(question_scope(question, as_of=as_of, between=between, question_date=question_date,
+                                         use_text=False), note, [m.text for m in parts_seen])
     api_iv = _intersect_all([p.interval for p in api])
     text_iv = _intersect_all([p.interval for p in parts])
     if api and api_iv is None:

@@ -29,6 +29,11 @@ class ReasoningSettings:
     max_answer_tokens: int = 32
     max_facts: int = 8
     scope_sentences: bool = True  # drop sentences of undated passages dated outside the scope
+    use_kg_answer: bool = True  # answer from the KG when it holds one value in the scope
+    kg_confirm: bool = False  # a KG answer is still read (facts + their passages first) by the reader
+    kg_relation_threshold: float = 0.5  # cosine of the question's relation and a predicate label
+    use_anchors: bool = True  # event-anchored scopes ("before X", "after X left Y")
+    skip_simple_decomposition: bool = True  # no decomposition call for single-hop questions
 
     def __post_init__(self) -> None:
         if self.retriever not in RETRIEVER_KINDS:

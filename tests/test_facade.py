@@ -36,7 +36,7 @@ def _answer_first(req: LLMRequest) -> str | None:
 
 
 def _llm() -> ScriptedLLM:
-    return ScriptedLLM([_answer_first], default='{"sub_questions": []}')
+    return ScriptedLLM([_answer_first], default='{"subquestions": []}')
 
 
 def _open(path: Path | None, **kw: Any) -> TemporalGraphRAG:
@@ -177,3 +177,32 @@ def test_vectors_out_of_step_with_passages_is_refused(rag: TemporalGraphRAG, tmp
     (tmp_path / "idx" / "vectors.faiss").unlink()
     with pytest.raises(IndexCorruptError, match="passage vectors"):
         _open(tmp_path / "idx")
+
+
+def test_split_questions_run_the_subquestion_path_at_facade_level(tmp_path: Path) -> None:
+    split = '{"subquestions": ["Who bought Quillfish Labs?", "Who is the chief executive of #1?"]}'
+    llm = ScriptedLLM([("Question: Who founded the firm that bought Quillfish Labs?", split), _answer_first])
+    rag = TemporalGraphRAG.open(tmp_path / "s", embedder=HashingEmbedder(), llm=llm, show_progress=False)
+    rag.insert(DOCS)
+    ans = rag.query("Who founded the firm that bought Quillfish Labs?")
+    dec = next(s.data for s in ans.trace if s.stage == "decompose")
+    assert [q["text"] for q in dec["subquestions"]] == ["Who bought Quillfish Labs?", "Who is the chief executive of #1?"]
+    assert sum(1 for s in ans.trace if s.stage == "subanswer") >= 1
+
+
+def test_self_contradictory_time_is_noted_and_no_scope_is_invented(rag: TemporalGraphRAG) -> None:
+    ans = rag.query("Who was the chief executive of Veltrane Robotics in 2030, before 2010?")
+    scope = ans.trace[0].data
+    assert ans.time_scope is None and scope["interval"] is None
+    assert scope["conflict"] is True and "contradict" in scope["note"]
+
+
+def test_as_of_earlier_than_every_document_abstains_without_a_reader_call(rag: TemporalGraphRAG) -> None:
+    # d9-style facts stated later but valid earlier do not count: as of 2001 no document existed yet
+    rag.insert([{"id": "d9", "title": "Board history", "date": "2019-05-01",
+                 "text": "Ann Lee was the chair of Veltrane Robotics from January 1990 to December 2015."}])
+    llm = rag.llm
+    n_calls = len(llm.calls)
+    ans = rag.query("Who was the chair of Veltrane Robotics?", as_of="2001-06-30")
+    assert ans.abstained and not ans.citations and len(llm.calls) == n_calls
+    assert ans.trace[0].data["period_lacking"] is True

@@ -21,9 +21,22 @@ def test_assemble_dedupes_by_record_and_text_and_keeps_order():
 
 def test_assemble_respects_the_token_budget_but_keeps_the_first_item():
     long = " ".join(["word"] * 100)
-    out = assemble([[ev("p1", long), ev("p2", long), ev("p3", "short one")]], max_tokens=140)
+    out = assemble([[ev("p1", long), ev("p2", long), ev("p3", "short one")]], max_tokens=150)
     assert [e.ref_id for e in out] == ["p1", "p3"]
     assert [e.ref_id for e in assemble([[ev("p1", long)]], max_tokens=5)] == ["p1"]
+
+
+def test_assemble_and_reader_count_the_same_lines_with_the_given_tokenizer():
+    from reasoning.evidence import evidence_line
+    from reasoning.reader import format_evidence
+
+    chars = len  # a "tokenizer" that counts characters: very different from the word estimate
+    items = [ev(f"p{i}", f"alpha beta gamma delta {i} " * 5) for i in range(6)]
+    budget = sum(chars(evidence_line(i + 1, e)) + 1 for i, e in enumerate(items[:3]))
+    out = assemble([items], max_tokens=budget, count=chars)
+    assert [e.ref_id for e in out] == ["p0", "p1", "p2"]
+    block, shown = format_evidence(out, budget, chars)  # the reader shows exactly what was assembled
+    assert shown == 3 and block.count("\n") == 2
 
 
 def _graph() -> tuple[NetworkXGraphStore, Entity]:

@@ -1,0 +1,179 @@
+"""KG-grounded answering, event anchors and fact relevance ordering (scripted LLM, hashing embedder)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from graph_index.entities import EntityTable
+from graph_index.indexer import link_entities
+from reasoning.anchors import AnchorResolver, anchored_scope, find_anchor
+from reasoning.assembly import build_query_side
+from reasoning.evidence import ranked_fact_evidence
+from reasoning.kg_answer import KGAnswerer, fit_to_scope, relation_phrase
+from reasoning.loop import ReasoningSettings, TemporalReasoner
+from tgrag.kernel.records import Document, Entity, Fact, Passage, TimeNode
+from tgrag.kernel.temporal import TimeInterval
+from tgrag.stores.faiss_index import FaissVectorIndex
+from tgrag.stores.networkx_store import NetworkXGraphStore
+from tgrag.stores.sqlite_docs import SqliteDocumentStore
+from tgrag.testing import HashingEmbedder, ScriptedLLM
+
+IV = TimeInterval.from_label
+
+
+@dataclass
+class Linker:
+    table: EntityTable
+
+    def link(self, text: str) -> list[Entity]:
+        return link_entities(self.table, text)
+
+    def summary(self, label: str) -> TimeNode | None:
+        return None
+
+
+def _iv(a: str, b: str | None) -> TimeInterval:
+    start = IV(a).start
+    return TimeInterval(start, IV(b).start if b else None, IV(a).granularity)
+
+
+@pytest.fixture()
+def world():
+    """Acme Dyes: chief executives Lind (2019 - mid 2021), Berg (mid 2021 - ), owns two firms at once."""
+    docs = SqliteDocumentStore(":memory:")
+    ents = {n: Entity.make(n, n.lower(), type=t) for n, t in
+            [("Acme Dyes", "ORG"), ("Maria Lind", "PERSON"), ("Oskar Berg", "PERSON"),
+             ("Brightmoor Foods", "ORG"), ("Quill Labs", "ORG"), ("Harrowgate", "GPE")]}
+    rows = [("Maria Lind", "chief executive of", "Acme Dyes", _iv("2019", "2021-07"), "Maria Lind ran Acme Dyes."),
+            ("Oskar Berg", "chief executive of", "Acme Dyes", _iv("2021-07", None), "Oskar Berg took over Acme Dyes."),
+            ("Acme Dyes", "own", "Brightmoor Foods", _iv("2019", None), "Acme Dyes owns Brightmoor Foods."),
+            ("Acme Dyes", "own", "Quill Labs", _iv("2020", None), "Acme Dyes owns Quill Labs."),
+            ("Acme Dyes", "be headquartered in", "Harrowgate", _iv("2018", None), "Acme Dyes sits in Harrowgate.")]
+    facts, documents, passages = [], [], []
+    for i, (s, p, o, valid, text) in enumerate(rows):
+        doc = Document.make(text, title=f"doc {i}", date=IV("2024"))
+        psg = Passage.make(doc, text, 0)
+        documents.append(doc)
+        passages.append(psg)
+        facts.append(Fact.make(ents[s].entity_id, p, ents[o].entity_id, object_is_entity=True, valid=valid,
+                               observed_at=None, source_passage_id=psg.passage_id, doc_id=doc.doc_id,
+                               confidence=0.9 - 0.1 * i, text=text))
+    docs.put(documents, passages)
+    graph = NetworkXGraphStore()
+    graph.upsert([*ents.values(), *facts])
+    emb = HashingEmbedder(64)
+    vectors = FaissVectorIndex(64)
+    vectors.add([p.passage_id for p in passages], emb.encode([p.text for p in passages]))
+    linker = Linker(EntityTable(ents.values()))
+    return docs, vectors, graph, emb, linker, facts
+
+
+def _reasoner(world, llm, **settings):
+    docs, vectors, graph, emb, linker, _ = world
+    side = build_query_side(docs, vectors, graph, emb, llm, indexer=linker,
+                            settings=ReasoningSettings(use_decomposition=False, **settings))
+    return TemporalReasoner(side, llm)
+
+
+def test_relation_phrase_drops_entities_times_and_question_words():
+    ents = [Entity.make("Acme Dyes", "acme dyes")]
+    assert relation_phrase("Who was the chief executive of Acme Dyes in June 2020?", ents) == "chief executive of"
+    assert relation_phrase("Which team did Acme Dyes play for in Jan, 2015?", ents) == "team play for"
+
+
+def test_fit_to_scope_shares_and_as_of():
+    assert fit_to_scope(IV("2020"), IV("2020")) == pytest.approx(1.0)
+    assert 0.4 < fit_to_scope(_iv("2020", "2020-07"), IV("2020")) < 0.6
+    assert fit_to_scope(IV("2019"), IV("2020")) == 0.0
+    as_of = TimeInterval(None, IV("2021").end)
+    assert fit_to_scope(_iv("2019", None), as_of) == 1.0 and fit_to_scope(IV("2019"), as_of) == 0.5
+
+
+def test_single_valued_relation_in_scope_is_answered_from_the_kg_without_a_call(world):
+    llm = ScriptedLLM()  # any call would raise: the KG path must not call the LLM
+    r = _reasoner(world, llm)
+    ans = r.answer("Who was the chief executive of Acme Dyes in 2020?")
+    assert ans.text == "Maria Lind" and not ans.abstained and llm.calls == []
+    assert [s.data.get("path") for s in ans.trace if s.stage == "answer"] == ["kg"]
+    assert {c.kind.value for c in ans.citations} == {"fact", "passage"}  # the fact and its source passage
+    assert any("Maria Lind ran" in c.text for c in ans.citations if c.kind.value == "passage")
+
+
+def test_multi_valued_relation_gives_the_full_set(world):
+    docs, vectors, graph, emb, linker, _ = world
+    kg = KGAnswerer(graph, linker, emb)
+    res = kg.answer("Which companies did Acme Dyes own in 2021?", IV("2021"))
+    assert res.status == "answer" and res.multi_valued
+    assert res.answer == "Brightmoor Foods, Quill Labs"  # in time order of their start
+    assert kg.multi_valued("chief executive of", subject_side=False) is False
+
+
+def test_ambiguous_result_goes_to_the_reader_with_the_facts_first(world):
+    llm = ScriptedLLM(default="Answer: Oskar Berg\nCitations: [1]")
+    r = _reasoner(world, llm)
+    ans = r.answer("Who was the chief executive of Acme Dyes in 2021?")  # both held it for half of 2021
+    kg = next(s.data for s in ans.trace if s.stage == "kg")
+    assert kg["status"] == "ambiguous" and len(llm.calls) == 1
+    assert ans.text == "Oskar Berg"
+    assert [e.kind.value for e in ans.evidence[:2]] == ["fact", "fact"]
+    assert {"Maria Lind ran Acme Dyes.", "Oskar Berg took over Acme Dyes."} == {e.text for e in ans.evidence[:2]}
+
+
+def test_no_fact_goes_to_the_reader_or_abstains(world):
+    llm = ScriptedLLM(default="Answer: unknown\nCitations: none")
+    r = _reasoner(world, llm)
+    ans = r.answer("Who was the mayor of Acme Dyes in 2020?")
+    kg = next(s.data for s in ans.trace if s.stage == "kg")
+    assert kg["status"] == "none" and len(llm.calls) == 1 and ans.abstained
+    no_entity = _reasoner(world, ScriptedLLM(default="Answer: unknown")).answer("Who painted the moon in 2020?")
+    assert next(s.data for s in no_entity.trace if s.stage == "kg")["reason"] == "no linked entity"
+
+
+def test_kg_path_can_be_switched_off(world):
+    llm = ScriptedLLM(default="Answer: Maria Lind\nCitations: [1]")
+    ans = _reasoner(world, llm, use_kg_answer=False).answer("Who was the chief executive of Acme Dyes in 2020?")
+    assert len(llm.calls) == 1 and not any(s.stage == "kg" for s in ans.trace)
+
+
+def test_event_anchor_is_resolved_from_the_kg_and_rewrites_the_scope(world):
+    docs, vectors, graph, emb, linker, facts = world
+    q = "Who was the chief executive of Acme Dyes before Oskar Berg?"
+    clause = find_anchor(q)
+    assert clause is not None and clause.relation == "before" and clause.text == "Oskar Berg"
+    kg = KGAnswerer(graph, linker, emb)
+    event, steps = AnchorResolver(graph, linker, kg).resolve(q, clause)
+    assert event.source == "kg" and event.fact_id == facts[1].fact_id and steps["resolved"]["source"] == "kg"
+    assert anchored_scope(event, None) == TimeInterval(None, IV("2021-07").start, event.interval.granularity)
+    llm = ScriptedLLM()
+    ans = _reasoner(world, llm).answer(q)
+    assert ans.text == "Maria Lind" and llm.calls == []
+    anchor = next(s.data for s in ans.trace if s.stage == "anchor")
+    assert anchor["scope_before"] is None and anchor["scope_after"] is not None
+    after = _reasoner(world, ScriptedLLM()).answer("Who was the chief executive of Acme Dyes after Maria Lind?")
+    assert after.text == "Oskar Berg"
+
+
+def test_time_expressions_are_not_event_anchors():
+    assert find_anchor("Who led Acme Dyes before 2010?") is None
+    assert find_anchor("Who led Acme Dyes after March 2019?") is None
+    assert find_anchor("Who led Acme Dyes after the merger?").text == "the merger"
+
+
+def test_unresolved_anchor_is_noted_and_changes_no_scope(world):
+    docs, vectors, graph, emb, linker, _ = world
+    q = "Who was the chief executive of Acme Dyes after the great flood?"
+    event, steps = AnchorResolver(graph, linker, None).resolve(q, find_anchor(q))
+    assert event.interval is None and "neither" in steps["note"]
+    assert anchored_scope(event, IV("2020")) == IV("2020")
+
+
+def test_facts_are_ordered_by_relevance_then_time_never_by_id(world):
+    docs, vectors, graph, emb, linker, facts = world
+    kg = KGAnswerer(graph, linker, emb)
+    acme = linker.link("Acme Dyes")
+    good, rest = ranked_fact_evidence(kg, graph, "Who was the chief executive of Acme Dyes?", None, acme)
+    assert [e.ref_id for e in good] == [facts[0].fact_id, facts[1].fact_id]  # matching relation, in time order
+    assert facts[2].fact_id not in {e.ref_id for e in good}
+    assert {e.ref_id for e in rest} >= {facts[2].fact_id, facts[3].fact_id}
