@@ -6,6 +6,7 @@ import threading
 
 from tgrag.kernel.protocols import LLM
 from tgrag.kernel.records import LLMRequest, LLMResponse, Usage
+from tgrag.models.tokens import token_counter
 
 
 class MeteredLLM:
@@ -25,6 +26,10 @@ class MeteredLLM:
         with self._lock:
             self.total = self.total + response.usage
         return response
+
+    def count_tokens(self, text: str) -> int:
+        """Counted as the inner model counts (its tokenizer, or the word estimate)."""
+        return token_counter(self.inner)(text)
 
     def cache_stats(self) -> dict[str, int] | None:
         """Hits / misses / writes of the persistent cache underneath, if there is one."""

@@ -277,6 +277,7 @@ class PassageGraphBuilder:
         self.key_index = key_index if key_index is not None else FaissVectorIndex(embedder.dim)
         self._queries: dict[str, PassageQueries] | None = None
         self._texts: dict[str, str] = {}
+        self._hops: dict[str, Hop] | None = None  # what the graph store holds
 
     # -- state --------------------------------------------------------------------------------
     def _state(self, exclude: set[str]) -> dict[str, PassageQueries]:
@@ -310,31 +311,52 @@ class PassageGraphBuilder:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
         return np.stack([self.key_index.vector(f"key:{k}") for k in keys])
 
-    # -- public -------------------------------------------------------------------------------
-    def add(self, passages: Sequence[Passage]) -> int:
-        """Index new passages; returns how many hops were created."""
-        new = [p for p in passages if p.passage_id]
-        if not new:
-            return 0
-        new_ids = {p.passage_id for p in new}
-        state = self._state(new_ids)
-        self._register(new)
-        hops = self._link(new_ids, state)
-        self.graph.upsert(hops)
-        return len(hops)
+    def reset(self) -> None:
+        """Drop every cache (after the stores were rolled back or re-loaded); rebuilt lazily."""
+        self._queries = None
+        self._texts = {}
+        self._hops = None
 
-    def remove(self, passage_ids: Iterable[str]) -> int:
-        """Drop the passages' pseudo-queries and every hop touching them; returns hops removed."""
-        ids = set(passage_ids)
-        if not ids:
-            return 0
-        state = self._state(set())
-        for pid in ids:
+    def _stored_hops(self) -> dict[str, Hop]:
+        if self._hops is None:
+            self._hops = {h.hop_id: h for h in self.graph.hops()}
+        return self._hops
+
+    # -- public -------------------------------------------------------------------------------
+    def update(self, *, added: Sequence[Passage] = (), removed: Iterable[str] = ()) -> tuple[int, int]:
+        """Add passages and drop passage ids, then make the stored hops exactly those that linking
+        the whole corpus gives: hop scores use corpus statistics (passage count, key document
+        frequencies, IDF), so a hop between old passages can change when others come or go. The
+        result is the graph a one-batch build of the same corpus makes, whatever the insert order;
+        only hops that changed are written. Returns (hops added or re-scored, hops removed)."""
+        new = [p for p in added if p.passage_id]
+        new_ids = {p.passage_id for p in new}
+        gone_ids = set(removed) - new_ids
+        if not new and not gone_ids:
+            return 0, 0
+        state = self._state(new_ids)
+        for pid in gone_ids:
             state.pop(pid, None)
             self._texts.pop(pid, None)
-        gone = {h.hop_id for h in self.graph.hops(src=ids)} | {h.hop_id for h in self.graph.hops(dst=ids)}
-        self.graph.delete(gone)
-        return len(gone)
+        if new:
+            self._register(new)
+        want = {h.hop_id: h for h in self._link(set(state), state)} if state else {}
+        have = self._stored_hops()
+        stale = sorted(hid for hid in have if hid not in want)
+        changed = [h for hid, h in sorted(want.items()) if have.get(hid) != h]
+        self.graph.delete(stale)
+        self.graph.upsert(changed)
+        self._hops = want
+        return len(changed), len(stale)
+
+    def add(self, passages: Sequence[Passage]) -> int:
+        """Index new passages; returns how many hops were created or re-scored."""
+        return self.update(added=passages)[0]
+
+    def remove(self, passage_ids: Iterable[str]) -> int:
+        """Drop the passages' pseudo-queries and every hop touching them, re-score the rest;
+        returns hops removed."""
+        return self.update(removed=passage_ids)[1]
 
     # -- linking ------------------------------------------------------------------------------
     def _link(self, new_ids: set[str], state: dict[str, PassageQueries]) -> list[Hop]:

@@ -109,6 +109,10 @@ class CentralitySummariser:
         """How many sentence vectors the cache holds."""
         return len(self._cache)
 
+    def clear_cache(self) -> None:
+        """Forget every cached sentence vector (the index reloads its committed cache after this)."""
+        self._cache.clear()
+
     def save_cache(self, path: str | Path) -> int:
         """Write the sentence-vector cache (sentences + float32 matrix, one ``.npz``, atomically) so a
         reopened index re-summarises touched nodes without re-embedding their old sentences.

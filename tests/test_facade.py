@@ -174,8 +174,9 @@ def test_bad_queries_are_clear_errors(rag: TemporalGraphRAG) -> None:
 def test_vectors_out_of_step_with_passages_is_refused(rag: TemporalGraphRAG, tmp_path: Path) -> None:
     from tgrag.kernel import IndexCorruptError
 
-    (tmp_path / "idx" / "vectors.faiss").unlink()
-    with pytest.raises(IndexCorruptError, match="passage vectors"):
+    for p in (tmp_path / "idx").glob("vectors.g*.faiss"):
+        p.unlink()
+    with pytest.raises(IndexCorruptError, match="passages without a vector"):
         _open(tmp_path / "idx")
 
 

@@ -1,22 +1,28 @@
-"""``tgrag`` command line: index | insert | delete | ask | stats | summary | timeline."""
+"""``tgrag`` command line: index | insert | delete | ask | stats | summary | timeline | check | repair."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import re
 import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from tgrag.kernel.errors import TgragError
+from tgrag.kernel.errors import ConfigError, TgragError
+from tgrag.models.assets import DEFAULT_READER, EMBEDDED_READERS, READER_ALIASES
 from tgrag.render import citation_lines, timeline_lines, timings_line
+
+READER_CHOICES = [*READER_ALIASES, *EMBEDDED_READERS]
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("models (default: embedded offline MiniLM + Qwen2.5-0.5B via llama.cpp)")
+    g = p.add_argument_group(f"models (default: embedded offline MiniLM + {DEFAULT_READER} via llama.cpp)")
     g.add_argument("--embedder", help="sentence-transformers model: local path or hub id")
+    g.add_argument("--reader", choices=READER_CHOICES,
+                   help=f"embedded llama.cpp reader (default {DEFAULT_READER}; 0.5b / 1.5b are short names)")
     g.add_argument("--gguf", help="path of a GGUF model for llama.cpp")
     g.add_argument("--hf-model", help="transformers causal LM: local path or hub id")
     g.add_argument("--llm-url", help="base URL of an OpenAI-compatible server (vLLM, llama.cpp, Ollama /v1)")
@@ -27,10 +33,14 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     n.add_argument("--neo4j-user", default="neo4j")
     n.add_argument("--neo4j-password-env", default="NEO4J_PASSWORD")
     n.add_argument("--neo4j-database", default="neo4j")
+    n.add_argument("--neo4j-namespace", help="the index's namespace in the database (default: the index "
+                   "directory's name); indexes sharing a database need different ones")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    p.add_argument("--lock-timeout", type=float, default=60.0,
+                   help="seconds a write waits for another process's write to this index (default 60)")
 
 
-def _open(args: argparse.Namespace, *, need_llm: bool = True) -> Any:
+def _open(args: argparse.Namespace, *, need_llm: bool = True, verify: bool = True) -> Any:
     from tgrag.facade import TemporalGraphRAG
 
     embedder = llm = graph = None
@@ -39,6 +49,9 @@ def _open(args: argparse.Namespace, *, need_llm: bool = True) -> Any:
 
         embedder = SentenceTransformerEmbedder(args.embedder)
     inner: Any = None
+    if args.reader and (args.llm_url or args.hf_model or args.gguf):
+        raise ConfigError("--reader picks an embedded model; it cannot be combined with --gguf, --hf-model "
+                          "or --llm-url")
     if args.llm_url:
         from tgrag.models.openai_llm import OpenAICompatibleLLM
 
@@ -51,6 +64,10 @@ def _open(args: argparse.Namespace, *, need_llm: bool = True) -> Any:
         from tgrag.models.llamacpp_llm import LlamaCppLLM
 
         inner = LlamaCppLLM(args.gguf)
+    elif args.reader:
+        from tgrag.models.llamacpp_llm import LlamaCppLLM
+
+        inner = LlamaCppLLM(model=args.reader)
     if inner is not None:
         from tgrag.models.cache import CachedLLM
 
@@ -58,9 +75,12 @@ def _open(args: argparse.Namespace, *, need_llm: bool = True) -> Any:
     if args.neo4j_uri:
         from tgrag.stores.neo4j_store import Neo4jGraphStore
 
-        graph = Neo4jGraphStore(args.neo4j_uri, args.neo4j_user, args.neo4j_password_env, args.neo4j_database)
+        namespace = args.neo4j_namespace or re.sub(r"[^A-Za-z0-9_.-]", "_", Path(args.index).resolve().name)[:100]
+        graph = Neo4jGraphStore(args.neo4j_uri, args.neo4j_user, args.neo4j_password_env, args.neo4j_database,
+                                namespace=namespace)
     return TemporalGraphRAG.open(args.index, embedder=embedder, llm=llm, graph_store=graph,
-                                 show_progress=not args.no_progress)
+                                 show_progress=not args.no_progress, lock_timeout=args.lock_timeout,
+                                 verify=verify)
 
 
 def _print_answer(ans: Any, as_json: bool) -> None:
@@ -103,7 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("timeline", help="facts about an entity in time order")
     p.add_argument("index")
     p.add_argument("entity")
-    for name in ("index", "insert", "delete", "ask", "stats", "summary", "timeline"):
+    p = sub.add_parser("check", help="list every inconsistency between documents, passages, vectors and graph")
+    p.add_argument("index")
+    p = sub.add_parser("repair", help="rebuild graph, vectors and caches from the stored documents")
+    p.add_argument("index")
+    for name in ("index", "insert", "delete", "ask", "stats", "summary", "timeline", "check", "repair"):
         _model_args(sub.choices[name])
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -129,6 +153,23 @@ def _run(args: argparse.Namespace) -> int:
     if not Path(args.index).exists():
         print(f"tgrag {args.cmd}: error: no index at {args.index} (build one with `tgrag index`)", file=sys.stderr)
         return 2
+    if args.cmd in ("check", "repair"):
+        from tgrag.integrity import check
+
+        rag = _open(args, verify=False)
+        problems = check(rag)
+        if args.cmd == "check":
+            for line in problems:
+                print(line)
+            print(f"{args.index}: generation {rag.generation}, "
+                  f"{'consistent' if not problems else f'{len(problems)} problem(s)'}")
+            return 1 if problems else 0
+        for line in problems:
+            print(f"found: {line}")
+        print(json.dumps(rag.repair()))
+        left = check(rag)
+        print(f"{args.index}: {'consistent' if not left else f'{len(left)} problem(s) left'}")
+        return 1 if left else 0
     rag = _open(args)
     if args.cmd == "delete":
         for doc_id in args.doc_ids:

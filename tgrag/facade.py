@@ -4,17 +4,16 @@
     rag.insert(load_jsonl_documents("docs.jsonl"))
     ans = rag.query("Who chaired the board in June 1970?", as_of="2024-06-30")
 
-Insert is atomic: everything expensive (chunking, embedding) happens before any write, and a
-failure during the writes rolls every store back to the last saved state. Re-inserting a document
-with unchanged content is a no-op; with changed content it replaces the old version.
+Every insert, replace and delete is one transaction across all stores (``tgrag.transaction``):
+it holds the index's writer lock, and a failure or a crash at any moment leaves the last committed
+generation. Re-inserting a document with unchanged content is a no-op; with changed content it
+replaces the old version.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,8 +24,9 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from tgrag.ingest import document_from_row, passages_of
+from tgrag.kernel.batch import WriteBatch
 from tgrag.kernel.errors import ConfigError, IndexCorruptError, InputError, NotFoundError
-from tgrag.kernel.protocols import LLM, Embedder, GraphStore, VectorIndex
+from tgrag.kernel.protocols import LLM, Embedder, GraphStore, Transactional, VectorIndex
 from tgrag.kernel.records import Answer, Document, Fact, Passage, TimeNode
 from tgrag.kernel.temporal import TimeInterval
 from tgrag.kernel.timeparse import as_of_scope, between_scope
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 SUMMARY_VECTORS = "summary_vectors.npz"  # sentence-vector cache of the extractive summariser
 PASSAGE_KEYS = "passage_keys.faiss"  # embeddings of passage-graph pseudo-query keys (a cache)
+WRITE_LOCK = "write.lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +75,6 @@ def passage_text(p: Passage) -> str:
     return f"{p.title}\n{p.text}" if p.title else p.text
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def resolve_scope(as_of: str | datetime | None, between: tuple[Any, Any] | None) -> TimeInterval | None:
     """The API time scope: ``as_of`` (everything up to the end of that period), ``between``, or both."""
     scope = as_of_scope(as_of) if as_of is not None else None
@@ -112,7 +106,7 @@ class TemporalGraphRAG:
         self._reasoner: Any = None
         self.max_words = max_words
         self.show_progress = show_progress
-        self._saved_summary_vectors = -1
+        self._tx: Any = None  # the Coordinator, set by open()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -121,7 +115,7 @@ class TemporalGraphRAG:
              extractor: Any | None = None, summariser: Any | None = None,
              reasoning: Any | None = None, knowledge_graph: bool = True, passage_graph: bool = True,
              passage_graph_options: Mapping[str, Any] | None = None, max_words: int = 180,
-             show_progress: bool = True) -> TemporalGraphRAG:
+             show_progress: bool = True, lock_timeout: float = 60.0, verify: bool = True) -> TemporalGraphRAG:
         """Open (or create) an index directory; ``path=None`` keeps everything in memory.
 
         Defaults are the embedded offline models: all-MiniLM-L6-v2, Qwen2.5-Coder-0.5B via llama.cpp,
@@ -129,10 +123,18 @@ class TemporalGraphRAG:
         ``graph_store=Neo4jGraphStore(...)`` to keep the graph in Neo4j. ``passage_graph_options`` are
         keyword settings of :class:`~graph_index.passage_graph.PassageGraphBuilder` (e.g.
         ``max_edges_per_query``); use the same ones every time an index is opened.
+
+        Opening recovers from an interrupted write (when no writer is active) and loads the last
+        committed generation; ``verify`` then checks that documents, passages, vectors and the
+        graph's passage references agree (``IndexCorruptError`` names what does not). A writer
+        waits up to ``lock_timeout`` seconds for another process's write to finish.
         """
         from tgrag.stores.faiss_index import FaissVectorIndex
+        from tgrag.stores.lock import WriteLock
         from tgrag.stores.networkx_store import NetworkXGraphStore
         from tgrag.stores.sqlite_docs import SqliteDocumentStore
+        from tgrag.stores.summary_cache import SummaryCacheFiles, VectorCache
+        from tgrag.transaction import Coordinator
 
         root = Path(path) if path is not None else None
         if root is not None:
@@ -151,31 +153,47 @@ class TemporalGraphRAG:
         docs = SqliteDocumentStore(root / "docs.sqlite" if root else ":memory:")
         vectors = vector_index if vector_index is not None else \
             FaissVectorIndex(manifest["embedder_dim"], root / "vectors.faiss" if root else None)
-        n_passages = docs.count()[1]
-        if len(vectors) != n_passages:
-            raise IndexCorruptError(f"{root}: {n_passages} passages but {len(vectors)} passage vectors "
-                                    "(an index written by another version? rebuild it)")
         graph = graph_store if graph_store is not None else NetworkXGraphStore(root / "graph.json" if root else None)
+        for name, store in (("graph", graph), ("vectors", vectors)):
+            if not isinstance(store, Transactional):
+                raise ConfigError(f"the {name} store {type(store).__name__} does not implement the commit "
+                                  "protocol (tgrag.kernel.protocols.Transactional)")
+        participants: list[tuple[str, Transactional]] = [("vectors", vectors)]
         indexer = None
         if knowledge_graph:
             from graph_index.indexer import GraphIndexer
 
             indexer = GraphIndexer(graph, docs, embedder, extractor=extractor, summariser=summariser,
                                    show_progress=show_progress)
-            cache = root / SUMMARY_VECTORS if root is not None else None
-            if cache is not None and cache.exists() and hasattr(indexer.summariser, "load_cache"):
-                indexer.summariser.load_cache(cache)  # so re-summarising after reopen re-embeds nothing
+            if root is not None and isinstance(indexer.summariser, VectorCache):
+                # so re-summarising after reopen re-embeds nothing
+                participants.append(("summary_vectors", SummaryCacheFiles(indexer.summariser, root / SUMMARY_VECTORS)))
         pgraph = None
         if passage_graph:
             from graph_index.passage_graph import PassageGraphBuilder
 
-            keys = FaissVectorIndex(embedder.dim, root / PASSAGE_KEYS) if root is not None else None
+            keys = FaissVectorIndex(embedder.dim, root / PASSAGE_KEYS if root is not None else None)
+            participants.append(("passage_keys", keys))
             pgraph = PassageGraphBuilder(graph, docs, embedder, key_index=keys, **dict(passage_graph_options or {}))
+        participants.append(("graph", graph))  # last: a graph server's prepare cannot be undone
         rag = cls(root, embedder=embedder, llm=llm, docs=docs, vectors=vectors, graph=graph, indexer=indexer,
                   passage_graph=pgraph, reasoner_factory=reasoning, max_words=max_words,
                   show_progress=show_progress)
-        if root is not None:
-            rag._write_manifest(manifest)
+        lock = WriteLock(root / WRITE_LOCK, timeout=lock_timeout) if root is not None else None
+        rag._tx = Coordinator(docs, participants, lock=lock, manifest=root / "manifest.json" if root else None,
+                              manifest_data=manifest, on_reload=rag._drop_caches)
+        rag._tx.open()
+        if verify:
+            from tgrag.integrity import check
+
+            problems = check(rag)
+            if problems:
+                more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+                raise IndexCorruptError(f"{root}: the index is inconsistent: {'; '.join(problems[:3])}{more}. "
+                                        "`tgrag check` lists every problem, `tgrag repair` rebuilds the "
+                                        "derived stores from the documents")
+        if root is not None and not (root / "manifest.json").exists():
+            rag._tx.write_manifest()
         return rag
 
     @staticmethod
@@ -189,9 +207,13 @@ class TemporalGraphRAG:
                               f"(dim {old.get('embedder_dim')}), not {embedder.name!r} (dim {embedder.dim})")
         return old
 
-    def _write_manifest(self, manifest: dict[str, Any]) -> None:
-        assert self.root is not None
-        _atomic_write_text(self.root / "manifest.json", json.dumps(manifest, indent=2))
+    def _drop_caches(self) -> None:
+        """In-memory state derived from the stores: rebuilt lazily after they were re-loaded."""
+        if self.indexer is not None:
+            self.indexer.refresh()
+        if self.passage_graph is not None:
+            self.passage_graph.reset()
+        self._reasoner = None
 
     @property
     def reasoner(self) -> Any:
@@ -217,6 +239,10 @@ class TemporalGraphRAG:
                 raise InputError("the same document id twice in one insert with different content",
                                  doc_id=doc.doc_id)
             batch[doc.doc_id] = doc
+        with self._tx.writer():
+            return self._insert(batch, t0)
+
+    def _insert(self, batch: Mapping[str, Document], t0: float) -> InsertReport:
         new_docs: list[Document] = []
         replaced: list[tuple[Document, list[Passage]]] = []
         unchanged = 0
@@ -235,21 +261,31 @@ class TemporalGraphRAG:
         t_embed = time.perf_counter()
         vectors = self._embed([passage_text(p) for p in passages])
         seconds = {"chunk": t_embed - t0, "embed": time.perf_counter() - t_embed}
+        self._tx.begin(WriteBatch(self._tx.generation + 1, tuple(d.doc_id for d, _ in replaced),
+                                  tuple(new_docs), tuple(passages)))
         try:
+            old_ids: list[str] = []
             for old, old_passages in replaced:
-                self._remove(old.doc_id, old_passages)
+                if self.indexer is not None:
+                    self.indexer.remove(old_passages)
+                self.docs.delete_document(old.doc_id)
+                old_ids += [p.passage_id for p in old_passages]
+            self.vectors.remove(old_ids)
             t = time.perf_counter()
             self.docs.put(new_docs, passages)
             g_report = self.indexer.add(passages) if self.indexer is not None else None
             seconds["graph"] = time.perf_counter() - t
             t = time.perf_counter()
-            hops = self.passage_graph.add(passages) if self.passage_graph is not None else 0
+            hops = self.passage_graph.update(added=passages, removed=old_ids)[0] \
+                if self.passage_graph is not None else 0
             seconds["passage_graph"] = time.perf_counter() - t
             self.vectors.add([p.passage_id for p in passages], vectors)
-            self.save()
+            t = time.perf_counter()
+            self._tx.commit()
+            seconds["commit"] = time.perf_counter() - t
         except BaseException:
             log.error("insert failed; rolling back %d documents", len(new_docs))
-            self._rollback(new_docs, passages, replaced)
+            self._tx.abort()
             raise
         self._reasoner = None  # retrievers rebuild lazily over the new content
         seconds["total"] = time.perf_counter() - t0
@@ -272,68 +308,48 @@ class TemporalGraphRAG:
             chunks.append(self.embedder.encode(texts[i:i + step], kind="passage"))
         return np.concatenate(chunks)
 
-    def _remove(self, doc_id: str, passages: list[Passage]) -> Any:
-        report = self.indexer.remove(passages) if self.indexer is not None else None
-        ids = [p.passage_id for p in passages]
-        if self.passage_graph is not None:
-            self.passage_graph.remove(ids)
-        self.vectors.remove(ids)
-        self.docs.delete_document(doc_id)
-        return report
-
-    def _rollback(self, new_docs: list[Document], passages: list[Passage],
-                  replaced: list[tuple[Document, list[Passage]]]) -> None:
-        """Return every store to its state before the failed insert."""
-        from tgrag.stores.networkx_store import NetworkXGraphStore
-
-        ids = [p.passage_id for p in passages]
-        if isinstance(self.graph, NetworkXGraphStore) and self.root is not None:
-            self.graph.reload()
-        else:  # a server-side graph: undo by the exact inverse, then restore replaced documents
-            if self.indexer is not None:
-                self.indexer.remove(passages)
-            if self.passage_graph is not None:
-                self.passage_graph.remove(ids)
-        if self.root is not None and hasattr(self.vectors, "reload"):
-            self.vectors.reload()
-        else:
-            self.vectors.remove(ids)
-        for doc in new_docs:
-            self.docs.delete_document(doc.doc_id)
-        if replaced:
-            old_docs = [d for d, _ in replaced]
-            old_passages = [p for _, ps in replaced for p in ps]
-            self.docs.put(old_docs, old_passages)
-            if not (isinstance(self.graph, NetworkXGraphStore) and self.root is not None):
-                if self.indexer is not None:
-                    self.indexer.add(old_passages)
-                if self.passage_graph is not None:
-                    self.passage_graph.add(old_passages)
-            if self.root is None or not hasattr(self.vectors, "reload"):
-                self.vectors.add([p.passage_id for p in old_passages],
-                                 self._embed([passage_text(p) for p in old_passages]))
-
     def delete(self, doc_id: str) -> DeleteReport:
-        """Remove a document, its passages, the facts only it supports; re-summarise what it touched."""
-        if self.docs.get_document(doc_id) is None:
-            raise NotFoundError("document", doc_id)
-        passages = self.docs.passages_of(doc_id)
-        report = self._remove(doc_id, passages)
-        self.save()
+        """Remove a document, its passages, the facts only it supports; re-summarise what it touched.
+        One transaction, like an insert."""
+        with self._tx.writer():
+            if self.docs.get_document(doc_id) is None:
+                raise NotFoundError("document", doc_id)
+            passages = self.docs.passages_of(doc_id)
+            ids = [p.passage_id for p in passages]
+            self._tx.begin(WriteBatch(self._tx.generation + 1, (doc_id,)))
+            try:
+                report = self.indexer.remove(passages) if self.indexer is not None else None
+                if self.passage_graph is not None:
+                    self.passage_graph.update(removed=ids)
+                self.vectors.remove(ids)
+                self.docs.delete_document(doc_id)
+                self._tx.commit()
+            except BaseException:
+                log.error("delete of %s failed; rolling back", doc_id)
+                self._tx.abort()
+                raise
         self._reasoner = None
         return DeleteReport(doc_id, len(passages), report.facts_removed if report else 0,
                             tuple(report.time_nodes_recomputed) if report else ())
 
+    def repair(self) -> dict[str, Any]:
+        """Rebuild every derived store (graph, vectors, caches) from the documents, as one write."""
+        from tgrag.integrity import rebuild
+
+        with self._tx.writer():
+            return rebuild(self)
+
+    @property
+    def generation(self) -> int:
+        """The committed generation this object holds (one more per insert, delete or repair)."""
+        return int(self._tx.generation)
+
+    def refresh(self) -> bool:
+        """Load the generation another process committed since this one was opened (True if any)."""
+        return bool(self._tx.refresh())
+
     def save(self) -> None:
-        self.graph.save()
-        self.vectors.save()
-        if self.passage_graph is not None:
-            self.passage_graph.key_index.save()
-        summariser = getattr(self.indexer, "summariser", None)
-        if self.root is not None and hasattr(summariser, "save_cache"):
-            size = getattr(summariser, "cached_vectors", None)
-            if size != self._saved_summary_vectors:
-                self._saved_summary_vectors = summariser.save_cache(self.root / SUMMARY_VECTORS)
+        """Nothing to do: every insert and delete is committed to disk before it returns."""
 
     def close(self) -> None:
         self.graph.close()

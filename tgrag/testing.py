@@ -78,6 +78,10 @@ class ScriptedLLM:
             return self._response(request, self.default)
         raise ModelError(f"ScriptedLLM has no rule for prompt: {prompt[:200]!r}")
 
+    def count_tokens(self, text: str) -> int:
+        """One token per whitespace-separated word (the same rule as its usage figures)."""
+        return len(text.split())
+
     @staticmethod
     def _response(request: LLMRequest, text: str) -> LLMResponse:
         n_prompt = sum(len(m.content.split()) for m in request.messages)

@@ -73,8 +73,8 @@ def test_bootstrap_is_idempotent_and_indexes_exist(neo4j_store: Neo4jGraphStore)
     neo4j_store.bootstrap_schema()
     rows = neo4j_store._read("SHOW INDEXES", "indexes")
     indexed = {(tuple(r["labelsOrTypes"]), tuple(r["properties"])) for r in rows}
-    assert (("TgEntity",), ("id",)) in indexed and (("TgFact",), ("subject",)) in indexed
-    assert (("TG_RELATES",), ("fid",)) in indexed
+    assert (("TgEntity",), ("key",)) in indexed and (("TgFact",), ("subject",)) in indexed
+    assert (("TgHop",), ("ns",)) in indexed and (("TG_RELATES",), ("fid",)) in indexed
 
 
 def test_batches_larger_than_batch_size(neo4j_store: Neo4jGraphStore) -> None:
@@ -131,3 +131,44 @@ def test_server_that_cannot_start_raises_a_clear_error(tmp_path: Path,
     with pytest.raises(StoreError, match="exited with code 3(.|\n)*no java here"):
         server.start()
     assert server.proc is not None and server.proc.returncode == 3
+
+
+def _store(server: ArcadeDBBoltServer, database: str, namespace: str) -> Neo4jGraphStore:
+    return Neo4jGraphStore(server.uri, server.user, database=database, password=server.password,
+                           flavor="arcadedb", namespace=namespace)
+
+
+def test_namespaces_in_one_database_stay_isolated(bolt_server: ArcadeDBBoltServer, bolt_database: str) -> None:
+    one, two = _store(bolt_server, bolt_database, "base"), _store(bolt_server, bolt_database, "updated")
+    f1, f2 = fact(A, "knows", B, year(2020)), fact(A, "employs", C, year(2021))
+    one.upsert([A, B, f1])
+    two.upsert([A, C, f2])  # the same entity id A in both
+    assert one.facts() == [f1] and two.facts() == [f2]
+    assert one.neighbours(A.entity_id) == [f1] and two.neighbours(A.entity_id) == [f2]
+    assert set(one.entities()) == {A, B} and set(two.entities()) == {A, C}
+    two.delete([A.entity_id])  # takes A's facts along, in its own namespace only
+    assert two.facts() == [] and one.facts() == [f1] and set(one.entities()) == {A, B}
+    two.clear()
+    assert one.counts() == {"entities": 2, "facts": 1, "time_nodes": 0, "hops": 0}
+    one.close()
+    two.close()
+
+
+def test_a_logical_write_is_one_transaction(bolt_server: ArcadeDBBoltServer, bolt_database: str) -> None:
+    writer, reader = _store(bolt_server, bolt_database, "idx"), _store(bolt_server, bolt_database, "idx")
+    writer.begin(1)
+    writer.upsert([A, B, fact(A, "knows", B, year(2020))])
+    assert len(writer.facts()) == 1 and writer.neighbours(A.entity_id)  # its own writes are visible to it
+    assert reader.facts() == [] and reader.generation() == 0  # not to anybody else
+    writer.abort()
+    assert writer.facts() == [] and not writer.durable(1)
+    writer.begin(1)
+    writer.upsert([A, C, fact(A, "employs", C, year(2021))])
+    writer.prepare(1)
+    writer.commit(1)
+    assert reader.durable(1) and [f.predicate for f in reader.facts()] == ["employs"]
+    reader.load(1)
+    with pytest.raises(StoreError, match="holds generation 1"):
+        reader.load(2)
+    writer.close()
+    reader.close()

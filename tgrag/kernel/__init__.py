@@ -1,5 +1,6 @@
 """The kernel: records, protocols, errors and time. Imports nothing else of the project."""
 
+from tgrag.kernel.batch import WriteBatch
 from tgrag.kernel.errors import (
     ConfigError,
     ExtractionError,
@@ -13,7 +14,15 @@ from tgrag.kernel.errors import (
     TimeError,
     TransientError,
 )
-from tgrag.kernel.protocols import LLM, DocumentStore, Embedder, GraphStore, VectorIndex
+from tgrag.kernel.protocols import (
+    LLM,
+    CommitLog,
+    DocumentStore,
+    Embedder,
+    GraphStore,
+    Transactional,
+    VectorIndex,
+)
 from tgrag.kernel.records import (
     Answer,
     Document,
@@ -35,9 +44,9 @@ from tgrag.kernel.records import (
 from tgrag.kernel.temporal import Granularity, TimeInterval, period_of, utc
 
 __all__ = [
-    "LLM", "Answer", "ConfigError", "Document", "DocumentStore", "Embedder", "Entity", "Evidence",
+    "LLM", "Answer", "CommitLog", "ConfigError", "Document", "DocumentStore", "Embedder", "Entity", "Evidence",
     "EvidenceKind", "ExtractionError", "Fact", "Granularity", "GraphStore", "Hop", "IndexCorruptError",
     "InputError", "LLMRequest", "LLMResponse", "Message", "ModelError", "ModelIntegrityError",
     "NotFoundError", "Passage", "StoreError", "TgragError", "TimeError", "TimeInterval", "TimeLevel",
-    "TimeNode", "TraceStep", "TransientError", "Usage", "VectorIndex", "content_id", "period_of", "utc",
+    "TimeNode", "TraceStep", "Transactional", "TransientError", "Usage", "VectorIndex", "WriteBatch", "content_id", "period_of", "utc",
 ]

@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from tgrag.kernel.batch import WriteBatch
 from tgrag.kernel.records import (
     Document,
     Entity,
@@ -53,6 +54,15 @@ class LLM(Protocol):
 
 
 @runtime_checkable
+class TokenCounter(Protocol):
+    """Optional LLM capability: the length of a text in the model's own tokens (for budgets).
+    Backends with a local tokenizer implement it; wrappers delegate to the model they wrap
+    (``tgrag.models.tokens.token_counter`` falls back to a word estimate for the others)."""
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+@runtime_checkable
 class VectorIndex(Protocol):
     """Cosine nearest neighbours over string ids; saved atomically with its id map."""
 
@@ -72,6 +82,10 @@ class VectorIndex(Protocol):
     def __contains__(self, id_: object) -> bool: ...
 
     def __len__(self) -> int: ...
+
+    def ids(self) -> list[str]:
+        """Every indexed id."""
+        ...
 
     def save(self) -> None: ...
 
@@ -99,6 +113,8 @@ class DocumentStore(Protocol):
         ...
 
     def document_ids(self) -> list[str]: ...
+
+    def passage_ids(self) -> set[str]: ...
 
     def count(self) -> tuple[int, int]:
         """(documents, passages)."""
@@ -141,3 +157,83 @@ class GraphStore(Protocol):
     def save(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+# -- the commit protocol ---------------------------------------------------------------------------
+# One logical write (insert, replace, delete, repair) is one *generation*. The document store is the
+# source of truth and holds the journal and the live generation number; every other store is a
+# ``Transactional`` participant. The coordinator (``tgrag.transaction``) runs, under the index's
+# writer lock:
+#   log.begin(batch) → participants' begin(g) → the writes → participants' prepare(g)
+#   → log.commit(g)  [the commit point] → participants' commit(g)
+# and on any failure participants' abort() then recovery: a journalled generation is rolled
+# forward when every participant holds it durably (``durable(g)``), else back. Opening an index
+# runs the same recovery, then ``load(g)`` of the live generation.
+
+
+@runtime_checkable
+class Transactional(Protocol):
+    """A store taking part in the commit protocol (graph, vectors, caches)."""
+
+    def begin(self, generation: int) -> None:
+        """Start writing ``generation``: discard anything stored under it (or later) by an
+        interrupted attempt, and remember the committed state so that ``abort`` can return to it."""
+        ...
+
+    def prepare(self, generation: int) -> None:
+        """Store the pending state durably as ``generation`` (file stores write generation-named
+        files, fsynced; a server store commits its transaction). Nothing reads it until committed."""
+        ...
+
+    def commit(self, generation: int) -> None:
+        """``generation`` is live: forget the undo state, delete generations older than the one
+        before it (readers that are loading it keep working)."""
+        ...
+
+    def abort(self) -> None:
+        """Drop pending changes; the in-memory state is the last committed generation again."""
+        ...
+
+    def durable(self, generation: int) -> bool:
+        """Whether ``generation`` is stored completely (prepared or committed)."""
+        ...
+
+    def load(self, generation: int) -> None:
+        """Make the in-memory state the stored ``generation`` (raises ``IndexCorruptError`` when it
+        is not there)."""
+        ...
+
+
+@runtime_checkable
+class CommitLog(Protocol):
+    """The source of truth's side of the commit protocol: the live generation and the journal."""
+
+    def generation(self) -> int:
+        """The last committed generation (0 for a new index)."""
+        ...
+
+    def snapshot(self) -> int:
+        """Pin this store's reads to the last committed state (releasing an earlier pin) and
+        return its generation; other stores then load that generation."""
+        ...
+
+    def begin(self, batch: WriteBatch) -> None:
+        """Journal ``batch`` durably, then open the write transaction it runs in (its changes are
+        visible to this store's own reads, to nobody else's)."""
+        ...
+
+    def commit(self, generation: int) -> None:
+        """Atomically make the open transaction live as ``generation`` and clear its journal entry."""
+        ...
+
+    def abort(self) -> None:
+        """Roll the open transaction back; the journal entry stays for recovery to resolve."""
+        ...
+
+    def pending(self) -> WriteBatch | None:
+        """The journalled batch of an interrupted write, if any."""
+        ...
+
+    def resolve(self, batch: WriteBatch, *, forward: bool) -> None:
+        """Recovery: replay ``batch`` and make its generation live (``forward``), or drop it."""
+        ...

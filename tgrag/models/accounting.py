@@ -28,6 +28,7 @@ from typing import Any
 
 from tgrag.kernel.protocols import LLM
 from tgrag.kernel.records import LLMRequest, LLMResponse, Usage
+from tgrag.models.tokens import token_counter
 
 DEFAULT_STAGE = "other"
 
@@ -93,3 +94,7 @@ class MeteredLLM:
         response = self.inner.complete(request)
         self.meter.record(response.usage, self.stage)
         return response
+
+    def count_tokens(self, text: str) -> int:
+        """Counted as the inner model counts (its tokenizer, or the word estimate)."""
+        return token_counter(self.inner)(text)

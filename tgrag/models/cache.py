@@ -32,6 +32,7 @@ from typing import Any
 from tgrag.kernel.errors import ConfigError, InputError, ModelError, StoreError
 from tgrag.kernel.protocols import LLM
 from tgrag.kernel.records import LLMRequest, LLMResponse
+from tgrag.models.tokens import token_counter
 
 MODES = ("readwrite", "replay", "off")
 
@@ -94,6 +95,10 @@ class CachedLLM:
     def name(self) -> str:
         """The inner model's name: caching does not change what answers."""
         return self.inner.name
+
+    def count_tokens(self, text: str) -> int:
+        """Counted as the inner model counts (its tokenizer, or the word estimate)."""
+        return token_counter(self.inner)(text)
 
     def stats(self) -> CacheStats:
         with self._lock:

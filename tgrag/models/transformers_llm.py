@@ -1,6 +1,7 @@
 """LLM backend on Hugging Face ``transformers``: a hub id, a local model folder, or a GGUF file.
 
-Construction is cheap; the tokenizer and weights load on the first ``complete`` call. A path that
+Construction is cheap; the tokenizer and weights load on the first ``complete`` call
+(``count_tokens``, the ``TokenCounter`` capability, loads only the tokenizer). A path that
 exists (or looks like a path: absolute, ``./``, ``../``, ``~``) loads with ``local_files_only=True``
 so it never touches the network; anything else is taken as a hub id, which ``transformers``
 downloads on an ordinary machine (and which fails with a clear ``ModelError`` when offline).
@@ -88,27 +89,53 @@ class TransformersLLM:
         with self._lock:
             self._load_locked()
 
-    def _load_locked(self) -> None:
-        if self._model is not None:
-            return
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    def _source(self) -> tuple[str, dict[str, Any]]:
         source, gguf_file, local = resolve_model_source(self.model_id, self.gguf_file)
         kw: dict[str, Any] = {"local_files_only": local, "trust_remote_code": self.trust_remote_code}
         if gguf_file is not None:
             kw["gguf_file"] = gguf_file
+        return source, kw
+
+    def _load_error(self, kw: dict[str, Any], e: Exception) -> ModelError:
+        where = "local path" if kw["local_files_only"] else "hub id"
+        gguf_file = kw.get("gguf_file")
+        return ModelError(f"cannot load {where} {self.model_id!r}"
+                          f"{f' (gguf {gguf_file!r})' if gguf_file else ''}: {e}")
+
+    def _load_tokenizer_locked(self) -> Any:
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            source, kw = self._source()
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(source, **kw)
+            except (OSError, ValueError, ImportError, RuntimeError) as e:
+                raise self._load_error(kw, e) from e
+        return self._tokenizer
+
+    def _load_locked(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        self._load_tokenizer_locked()
+        source, kw = self._source()
         dtype: Any = self.torch_dtype if self.torch_dtype == "auto" else getattr(torch, self.torch_dtype)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(source, **kw)
             model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kw)
             model.to(self.device)
         except (OSError, ValueError, ImportError, RuntimeError) as e:
-            where = "local path" if local else "hub id"
-            raise ModelError(f"cannot load {where} {self.model_id!r}"
-                             f"{f' (gguf {gguf_file!r})' if gguf_file else ''}: {e}") from e
+            raise self._load_error(kw, e) from e
         model.eval()
-        self._tokenizer, self._model = tokenizer, model
+        self._model = model
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under the model's tokenizer (loads only the tokenizer; no special
+        tokens added)."""
+        with self._lock:  # a fast tokenizer shared with generation is not safe to call concurrently
+            tok = self._load_tokenizer_locked()
+            return len(tok(text, add_special_tokens=False)["input_ids"])
 
     def _prompt_ids(self, messages: Sequence[Message]) -> Any:
         tok = self._tokenizer

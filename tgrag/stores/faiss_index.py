@@ -6,22 +6,26 @@ are saved *together in one file*: an ``.npz`` container holding the serialised i
 ``os.replace``-d into place, so a crash leaves either the old pair or the new pair, never a mix.
 Loading checks that the index and the map agree (same dim, count and id set) and raises
 :class:`~tgrag.kernel.errors.IndexCorruptError` otherwise.
+
+In an index directory it is a ``Transactional`` participant of the commit protocol: each
+generation is its own file (``vectors.g7.faiss``, see :mod:`tgrag.stores.generations`); ``save``
+still writes ``path`` itself for standalone use.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import IO
 
 import faiss
 import numpy as np
 
 from tgrag.kernel.errors import IndexCorruptError, InputError, NotFoundError, StoreError
+from tgrag.stores.generations import GenerationFiles, atomic_write
 
 FORMAT_VERSION = 1
 # With an allowed set at most this large, score exactly those vectors instead of asking FAISS.
@@ -40,6 +44,9 @@ class FaissVectorIndex:
         self._int_of: dict[str, int] = {}
         self._str_of: dict[int, str] = {}
         self._next = 0
+        self._files = GenerationFiles(self.path) if self.path is not None else None
+        self._generation = 0
+        self._undo: tuple[faiss.Index, dict[str, int], int] | None = None
         if self.path is not None and self.path.exists():
             self._load(self.path)
 
@@ -125,24 +132,53 @@ class FaissVectorIndex:
     # -- persistence ------------------------------------------------------------------------------
     def save(self) -> None:
         """Write index + id map to ``path`` in one atomic replace; a no-op when in memory only."""
-        if self.path is None:
-            return
+        if self.path is not None:
+            atomic_write(self.path, self._write)
+
+    def _write(self, fh: IO[bytes]) -> None:
         header = {"format": FORMAT_VERSION, "dim": self.dim, "count": len(self._int_of),
                   "next": self._next}
         id_map = json.dumps(sorted(((iid, sid) for sid, iid in self._int_of.items())))
         blob = faiss.serialize_index(self._index)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
-                         ids=np.frombuffer(id_map.encode(), dtype=np.uint8), index=blob)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        np.savez(fh, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+                 ids=np.frombuffer(id_map.encode(), dtype=np.uint8), index=blob)
+
+    # -- commit protocol (Transactional) ----------------------------------------------------------
+    def begin(self, generation: int) -> None:
+        if self._files is not None:
+            self._files.prune(keep=set(), above=generation - 1)
+        else:  # nothing on disk to return to: keep a copy
+            self._undo = (faiss.clone_index(self._index), dict(self._int_of), self._next)
+
+    def prepare(self, generation: int) -> None:
+        if self._files is not None:
+            self._files.write(generation, self._write)
+
+    def commit(self, generation: int) -> None:
+        self._generation, self._undo = generation, None
+        if self._files is not None:
+            self._files.prune(keep={generation, generation - 1})
+
+    def abort(self) -> None:
+        if self._files is not None:
+            self.load(self._generation)
+        elif self._undo is not None:
+            index, int_of, nxt = self._undo
+            self._index, self._int_of, self._next, self._undo = index, int_of, nxt, None
+            self._str_of = {iid: sid for sid, iid in int_of.items()}
+
+    def durable(self, generation: int) -> bool:
+        return self._files is None or self._files.existing(generation) is not None
+
+    def load(self, generation: int) -> None:
+        self._generation, self._undo = generation, None
+        if self._files is None:
+            return
+        self._index = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dim))
+        self._int_of, self._str_of, self._next = {}, {}, 0
+        found = self._files.live(generation, "vectors")
+        if found is not None:
+            self._load(found)
 
     def reload(self) -> None:
         """Discard unsaved changes: back to what ``path`` holds (empty if it does not exist)."""

@@ -8,6 +8,10 @@ Layout in memory:
   ``hop_id``.
 - tables of the records themselves (entities, facts, time nodes, hops) keyed by id.
 
+In an index directory it is a ``Transactional`` participant of the commit protocol: each
+generation is its own file (``graph.g7.json``, see :mod:`tgrag.stores.generations`); ``save``
+still writes ``path`` itself for standalone use.
+
 A fact may name an entity that was never upserted; the id is then a bare node of ``kg`` (reachable
 by ``neighbours``) but not an entity record. The Neo4j backend behaves the same way.
 """
@@ -15,8 +19,6 @@ by ``neighbours``) but not an entity record. The Neo4j backend behaves the same 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,6 +30,7 @@ from tgrag.kernel.errors import IndexCorruptError, InputError
 from tgrag.kernel.records import Entity, Fact, Hop, TimeNode
 from tgrag.kernel.temporal import TimeInterval
 from tgrag.stores.fact_rules import check_depth, fact_matches, sort_facts, utc_fact
+from tgrag.stores.generations import GenerationFiles, atomic_write
 
 FORMAT_VERSION = 1
 Record = Entity | Fact | TimeNode | Hop
@@ -47,6 +50,9 @@ class NetworkXGraphStore:
         self._by_subject: dict[str, set[str]] = defaultdict(set)
         self._by_object: dict[str, set[str]] = defaultdict(set)
         self._by_passage: dict[str, set[str]] = defaultdict(set)
+        self._files = GenerationFiles(self.path) if self.path is not None else None
+        self._generation = 0
+        self._undo: list[Record] | None = None
         if self.path is not None and self.path.exists():
             self._load(self.path)
 
@@ -203,6 +209,47 @@ class NetworkXGraphStore:
     def close(self) -> None:
         """Nothing to release (call ``save`` to persist)."""
 
+    # -- commit protocol (Transactional) ----------------------------------------------------------
+    def begin(self, generation: int) -> None:
+        if self._files is not None:
+            self._files.prune(keep=set(), above=generation - 1)
+        # records are frozen: the undo state is the tables' contents, not copies of the records
+        self._undo = [*self._entities.values(), *self._facts.values(), *self._time_nodes.values(),
+                      *self._hops.values()]
+
+    def prepare(self, generation: int) -> None:
+        if self._files is not None:
+            text = json.dumps(self.to_dict(), ensure_ascii=False).encode("utf-8")
+            self._files.write(generation, lambda fh: fh.write(text))
+
+    def commit(self, generation: int) -> None:
+        self._generation, self._undo = generation, None
+        if self._files is not None:
+            self._files.prune(keep={generation, generation - 1})
+
+    def abort(self) -> None:
+        if self._undo is not None:
+            undo = self._undo
+            self._reset()
+            self.upsert(undo)
+
+    def durable(self, generation: int) -> bool:
+        return self._files is None or self._files.existing(generation) is not None
+
+    def load(self, generation: int) -> None:
+        self._generation, self._undo = generation, None
+        if self._files is None:
+            return
+        self._reset()
+        found = self._files.live(generation, "graph records")
+        if found is not None:
+            self._load(found)
+
+    def _reset(self) -> None:
+        self.kg, self.passage_graph = nx.MultiDiGraph(), nx.MultiDiGraph()
+        self._entities, self._facts, self._time_nodes, self._hops = {}, {}, {}, {}
+        self._by_subject, self._by_object, self._by_passage = defaultdict(set), defaultdict(set), defaultdict(set)
+
     def reload(self) -> None:
         """Discard unsaved changes: back to what ``path`` holds (empty if it does not exist)."""
         self.__init__(self.path)  # type: ignore[misc]
@@ -230,17 +277,8 @@ def sort_hops(hops: Iterable[Hop]) -> list[Hop]:
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to a temp file beside ``path``, fsync it, then ``os.replace`` it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = text.encode("utf-8")
+    atomic_write(path, lambda fh: fh.write(data))
 
 
 def _discard(index: dict[str, set[str]], key: str, value: str) -> None:

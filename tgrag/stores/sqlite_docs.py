@@ -4,6 +4,14 @@ Dates are stored as integer microseconds since the epoch (UTC; exact, and ordere
 datetimes) plus the granularity; ``dated = 0`` marks an undated record (a date may also be unbounded
 on one side, which is a NULL start or end with ``dated = 1``). Passages reference their document
 (foreign key), so a passage whose document is neither stored nor in the same batch fails the batch.
+
+It is also the index's ``CommitLog``: table ``tg_meta`` holds the live generation and
+``tg_journal`` the batch of a write in progress. ``begin`` commits the journal entry, then holds
+one write transaction open for the whole logical write (puts and deletes inside it are savepoints;
+other connections keep seeing the last committed generation); ``commit`` bumps the generation and
+clears the journal in that same transaction. ``snapshot`` pins this connection's reads to the
+committed state in a read transaction (WAL), so a reader's documents stay those of the generation
+its other stores loaded until it takes a new snapshot.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from tgrag.kernel.batch import WriteBatch
 from tgrag.kernel.errors import InputError, StoreError
 from tgrag.kernel.records import Document, Passage
 from tgrag.kernel.temporal import Granularity, TimeInterval
@@ -43,6 +52,8 @@ CREATE TABLE IF NOT EXISTS passages (
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, position);
 CREATE INDEX IF NOT EXISTS passages_date ON passages(dated, date_start);
+CREATE TABLE IF NOT EXISTS tg_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tg_journal (generation INTEGER PRIMARY KEY, batch TEXT NOT NULL);
 """
 
 _DOC_UPSERT = """
@@ -71,45 +82,117 @@ class SqliteDocumentStore:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None)
+        self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=60.0)
         self._conn.execute("PRAGMA foreign_keys = ON")
         if self.path != ":memory:":
             self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.executescript(_SCHEMA)
+            self._conn.execute("PRAGMA synchronous = FULL")  # a commit is on disk when it returns
+        if self._conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'tg_journal'").fetchone()[0] == 0:
+            self._conn.executescript(_SCHEMA)
+        self._in_tx = False
 
     # -- writes -----------------------------------------------------------------------------------
     def put(self, documents: Sequence[Document], passages: Sequence[Passage]) -> None:
         """Upsert documents and passages in one transaction (any failure writes nothing)."""
         doc_rows = [_doc_row(d) for d in documents]
-        cur = self._conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
+        cur = self._start()
         try:
-            cur.executemany(_DOC_UPSERT, doc_rows)
-            for p in passages:
-                try:
-                    cur.execute(_PSG_UPSERT, _psg_row(p))
-                except sqlite3.IntegrityError as exc:
-                    raise InputError(f"passage {p.passage_id!r} cannot be stored: {exc}",
-                                     doc_id=p.doc_id) from exc
+            _put(cur, doc_rows, passages)
         except BaseException:
-            cur.execute("ROLLBACK")
+            self._undo(cur)
             raise
-        cur.execute("COMMIT")
+        self._finish(cur)
 
     def delete_document(self, doc_id: str) -> list[str]:
+        cur = self._start()
+        try:
+            removed = _delete(cur, doc_id)
+        except BaseException:
+            self._undo(cur)
+            raise
+        self._finish(cur)
+        return removed
+
+    def _start(self) -> sqlite3.Cursor:
+        self._unpin()
+        cur = self._conn.cursor()
+        cur.execute("SAVEPOINT tg_op" if self._in_tx else "BEGIN IMMEDIATE")
+        return cur
+
+    def _undo(self, cur: sqlite3.Cursor) -> None:
+        cur.execute("ROLLBACK TO tg_op" if self._in_tx else "ROLLBACK")
+        if self._in_tx:
+            cur.execute("RELEASE tg_op")
+
+    def _finish(self, cur: sqlite3.Cursor) -> None:
+        cur.execute("RELEASE tg_op" if self._in_tx else "COMMIT")
+
+    # -- commit protocol (CommitLog) --------------------------------------------------------------
+    def generation(self) -> int:
+        row = self._conn.execute("SELECT value FROM tg_meta WHERE key = 'generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def snapshot(self) -> int:
+        if self._in_tx:
+            raise StoreError(f"{self.path}: cannot pin reads while a write transaction is open")
+        self._unpin()
+        self._conn.execute("BEGIN")
+        return self.generation()  # the first read starts the snapshot
+
+    def _unpin(self) -> None:
+        if self._conn.in_transaction and not self._in_tx:
+            self._conn.execute("COMMIT")
+
+    def begin(self, batch: WriteBatch) -> None:
+        if self._in_tx:
+            raise StoreError(f"{self.path}: a write transaction is already open")
+        self._unpin()
+        payload = json.dumps(batch.to_dict(), ensure_ascii=False)
         cur = self._conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
-            removed = [r[0] for r in cur.execute(
-                "SELECT passage_id FROM passages WHERE doc_id = ? ORDER BY position, passage_id",
-                (doc_id,))]
-            cur.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
-            cur.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+            cur.execute("DELETE FROM tg_journal")
+            cur.execute("INSERT INTO tg_journal (generation, batch) VALUES (?, ?)", (batch.generation, payload))
         except BaseException:
             cur.execute("ROLLBACK")
             raise
         cur.execute("COMMIT")
-        return removed
+        cur.execute("BEGIN IMMEDIATE")
+        self._in_tx = True
+
+    def commit(self, generation: int) -> None:
+        if not self._in_tx:
+            raise StoreError(f"{self.path}: no write transaction to commit")
+        cur = self._conn.cursor()
+        _set_generation(cur, generation)
+        cur.execute("COMMIT")
+        self._in_tx = False
+
+    def abort(self) -> None:
+        if self._in_tx:
+            self._in_tx = False
+            self._conn.execute("ROLLBACK")
+
+    def pending(self) -> WriteBatch | None:
+        row = self._conn.execute("SELECT batch FROM tg_journal ORDER BY generation DESC LIMIT 1").fetchone()
+        return WriteBatch.from_dict(json.loads(row[0])) if row else None
+
+    def resolve(self, batch: WriteBatch, *, forward: bool) -> None:
+        self._unpin()
+        cur = self._conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            if forward:
+                for doc_id in batch.deleted:
+                    _delete(cur, doc_id)
+                _put(cur, [_doc_row(d) for d in batch.documents], batch.passages)
+                _set_generation(cur, batch.generation)
+            else:
+                cur.execute("DELETE FROM tg_journal")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
 
     # -- reads ------------------------------------------------------------------------------------
     def get_document(self, doc_id: str) -> Document | None:
@@ -156,13 +239,40 @@ class SqliteDocumentStore:
     def document_ids(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT doc_id FROM documents ORDER BY doc_id")]
 
+    def passage_ids(self) -> set[str]:
+        return {r[0] for r in self._conn.execute("SELECT passage_id FROM passages")}
+
     def count(self) -> tuple[int, int]:
         docs = self._conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         psgs = self._conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
         return int(docs), int(psgs)
 
     def close(self) -> None:
+        self.abort()
         self._conn.close()
+
+
+def _put(cur: sqlite3.Cursor, doc_rows: list[tuple[Any, ...]], passages: Sequence[Passage]) -> None:
+    cur.executemany(_DOC_UPSERT, doc_rows)
+    for p in passages:
+        try:
+            cur.execute(_PSG_UPSERT, _psg_row(p))
+        except sqlite3.IntegrityError as exc:
+            raise InputError(f"passage {p.passage_id!r} cannot be stored: {exc}", doc_id=p.doc_id) from exc
+
+
+def _delete(cur: sqlite3.Cursor, doc_id: str) -> list[str]:
+    removed = [r[0] for r in cur.execute(
+        "SELECT passage_id FROM passages WHERE doc_id = ? ORDER BY position, passage_id", (doc_id,))]
+    cur.execute("DELETE FROM passages WHERE doc_id = ?", (doc_id,))
+    cur.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+    return removed
+
+
+def _set_generation(cur: sqlite3.Cursor, generation: int) -> None:
+    cur.execute("INSERT INTO tg_meta (key, value) VALUES ('generation', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (str(generation),))
+    cur.execute("DELETE FROM tg_journal")
 
 
 def _date_cols(iv: TimeInterval | None) -> tuple[int, int | None, int | None, str | None]:
