@@ -78,11 +78,10 @@ def _operate(rag: Any, op: dict[str, Any], say: Any) -> None:
     if op["kind"] == "insert":
         docs = load_jsonl_documents(op["file"])
         rag.insert(docs)
-        say("returned " + ",".join(d.doc_id for d in docs))
-    else:
-        for doc_id in op["ids"]:
-            rag.delete(doc_id)
-            say("returned-delete " + doc_id)
+        say("returned " + json.dumps([d.doc_id for d in docs]))
+    else:  # one delete is one transaction: the operation deletes one document
+        rag.delete(op["id"])
+        say("returned-delete " + op["id"])
 
 
 def worker(index: str, op_json: str, kill: str) -> None:
@@ -161,7 +160,7 @@ def measure(code: Path, trials: int, seed: int, n_base: int, n_new: int, n_repla
     sample = rng.sample(rows, n_base + n_new)
     base_rows, new_rows = sample[:n_base], sample[n_base:]
     replaced = [dict(r, text=r["text"] + " This paragraph was revised later.") for r in base_rows[:n_replace]]
-    deleted = [r["id"] for r in base_rows[n_replace:n_replace + n_delete]]
+    deleted = [r["id"] for r in base_rows[n_replace:n_replace + 1]]
     has_hook = (code / "tgrag" / "transaction.py").exists()
     work = Path(tempfile.mkdtemp(prefix="tgrag-crash-"))
     try:
@@ -174,7 +173,7 @@ def measure(code: Path, trials: int, seed: int, n_base: int, n_new: int, n_repla
         refs = {}
         for name in ("base", "clean_insert", "clean_delete"):
             refs[name] = _last_json(_run(code, "build", str(work / name), files[name]))
-        ops = {"insert": {"kind": "insert", "file": files["batch"]}, "delete": {"kind": "delete", "ids": deleted}}
+        ops = {"insert": {"kind": "insert", "file": files["batch"]}, "delete": {"kind": "delete", "id": deleted[0]}}
         after = {"insert": refs["clean_insert"], "delete": refs["clean_delete"]}
         # the uncut operations: how long they take, and incremental == one-batch
         uncut: dict[str, Any] = {}
@@ -225,7 +224,7 @@ def measure(code: Path, trials: int, seed: int, n_base: int, n_new: int, n_repla
                     trial["mixed"] = mixed or [k for k in COMPONENTS if state[k] != refs["base"][k]]
                 trial["state"] = "before" if state == refs["base"] else "after" if state == after[kind] else "mixed"
                 if returned and kind == "insert":
-                    want = {d for ids in returned for d in ids.split(",")}
+                    want = {d for ids in returned for d in json.loads(ids)}
                     if want - set(res["doc_ids"]):
                         problems.append("lost")
                 if "rerun_error" in res:
@@ -249,7 +248,7 @@ def measure(code: Path, trials: int, seed: int, n_base: int, n_new: int, n_repla
         return {"commit": _commit(code), "code": str(code), "trials": len(results), "failed_trials": len(failed),
                 "failures": counts, "kill_points": points, "named_boundaries": has_hook, "uncut": uncut,
                 "sample": {"dataset": "musique corpus.jsonl", "seed": seed, "base_documents": n_base,
-                           "insert": {"new": n_new, "replaced": n_replace}, "delete": n_delete},
+                           "insert": {"new": n_new, "replaced": n_replace}, "delete": 1},
                 "results": results}
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -269,11 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--base-docs", type=int, default=60)
     ap.add_argument("--new-docs", type=int, default=30)
     ap.add_argument("--replace-docs", type=int, default=5)
-    ap.add_argument("--delete-docs", type=int, default=5)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "crash.json")
     args = ap.parse_args(argv)
     t0 = time.time()
-    sizes = (args.seed, args.base_docs, args.new_docs, args.replace_docs, args.delete_docs)
+    sizes = (args.seed, args.base_docs, args.new_docs, args.replace_docs, 1)
     report: dict[str, Any] = {"load_average": list(os.getloadavg()),
                               "models": {"embedder": "HashingEmbedder (tgrag.testing, dim 256)",
                                          "llm": "ScriptedLLM (no LLM call at index time)",
