@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml constraints.txt scripts/setup_env.sh
 
 setup: $(STAMP)
 
+# writes bench/results/demo.json; e.g. `make demo DEMO_ARGS="--cold --reader 1.5b"`
 demo: setup
-	$(PY) -m tgrag.demo
+	$(PY) -m tgrag.demo --json-out bench/results/demo.json $(DEMO_ARGS)
 
 test: setup
 	$(VENV)/bin/ruff check .

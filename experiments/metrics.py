@@ -14,8 +14,6 @@ retrieval-only predictions (``answer is None``) are left out of the answer avera
 
 from __future__ import annotations
 
-import re
-import string
 from collections import Counter
 from collections.abc import Sequence
 from statistics import mean, median
@@ -24,52 +22,22 @@ from typing import Any
 from experiments.datasets import QAExample
 from experiments.records import Prediction
 from tgrag.kernel.records import Usage
+from tgrag.scoring import (
+    answer_matches,
+    answer_outcome,
+    best_em_f1,
+    best_token_recall,
+    exact_match,
+    f1_score,
+    normalize_answer,
+)
+
+# the per-answer scores live in tgrag.scoring (the demo uses them too); re-exported here
+__all__ = ["answer_correct", "answer_metrics", "best_em_f1", "best_token_recall", "breakdown", "cost_metrics",
+           "evaluate", "exact_match", "f1_score", "normalize_answer", "retrieval_metrics", "temporal_metrics"]
 
 Summary = dict[str, Any]
 PerItem = list[dict[str, Any]]
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_PUNCT = set(string.punctuation)
-
-
-def normalize_answer(s: str) -> str:
-    """SQuAD v1.1 normalisation (the one HotpotQA's evaluator uses)."""
-    s = s.lower()
-    s = "".join(ch for ch in s if ch not in _PUNCT)
-    s = _ARTICLES.sub(" ", s)
-    return " ".join(s.split())
-
-
-def exact_match(prediction: str, gold: str) -> float:
-    return float(normalize_answer(prediction) == normalize_answer(gold))
-
-
-def f1_score(prediction: str, gold: str) -> tuple[float, float, float]:
-    """(F1, precision, recall) over normalised tokens; HotpotQA's special case for yes/no."""
-    p, g = normalize_answer(prediction), normalize_answer(gold)
-    special = {"yes", "no", "noanswer"}
-    if (p in special or g in special) and p != g:
-        return 0.0, 0.0, 0.0
-    pt, gt = p.split(), g.split()
-    common = Counter(pt) & Counter(gt)
-    same = sum(common.values())
-    if same == 0:
-        return 0.0, 0.0, 0.0
-    precision, recall = same / len(pt), same / len(gt)
-    return 2 * precision * recall / (precision + recall), precision, recall
-
-
-def best_token_recall(prediction: str, golds: Sequence[str]) -> float:
-    """Max share of a gold answer's normalised tokens found in the prediction (partial credit for
-    long enumerations such as ECT-QA's "9.6%, 9.9%, 15.1%, and 4.9%")."""
-    return max((f1_score(prediction, g)[2] for g in golds), default=0.0)
-
-
-def best_em_f1(prediction: str, golds: Sequence[str]) -> tuple[float, float]:
-    """Max EM and max F1 over the acceptable answers."""
-    if not golds:
-        return 0.0, 0.0
-    return (max(exact_match(prediction, g) for g in golds), max(f1_score(prediction, g)[0] for g in golds))
 
 
 def _pairs(examples: Sequence[QAExample], predictions: Sequence[Prediction]
@@ -122,10 +90,7 @@ def answer_correct(prediction: Prediction, example: QAExample, *, f1_threshold: 
     appears inside the prediction (long enumerations in ECT-QA rarely match exactly)."""
     if prediction.answer is None or prediction.abstained:
         return False
-    em, f1 = best_em_f1(prediction.answer, example.answers)
-    pred = normalize_answer(prediction.answer)
-    contained = any(normalize_answer(g) and normalize_answer(g) in pred for g in example.answers)
-    return em == 1.0 or f1 >= f1_threshold or contained
+    return answer_matches(prediction.answer, example.answers, f1_threshold=f1_threshold)
 
 
 def temporal_metrics(examples: Sequence[QAExample], predictions: Sequence[Prediction], *,
@@ -140,12 +105,8 @@ def temporal_metrics(examples: Sequence[QAExample], predictions: Sequence[Predic
     for ex, pr in _pairs(examples, predictions):
         if pr.answer is None:
             continue
-        if ex.unanswerable:
-            outcome = "correct" if pr.abstained else "incorrect"
-        elif pr.abstained:
-            outcome = "abstained"
-        else:
-            outcome = "correct" if answer_correct(pr, ex, f1_threshold=f1_threshold) else "incorrect"
+        outcome = answer_outcome(pr.answer, ex.answers, abstained=pr.abstained, unanswerable=ex.unanswerable,
+                                 f1_threshold=f1_threshold)
         items.append({"id": ex.qid, "outcome": outcome, "unanswerable": ex.unanswerable, "type": ex.qtype})
     summary: Summary = {"n": len(items)}
     if items:
