@@ -14,7 +14,9 @@ from typing import Any
 from reasoning.anchors import AnchorResolver
 from reasoning.decompose import Decomposer
 from reasoning.evidence import Linker, estimate_tokens
+from reasoning.fusion import FusionRetriever, MemoEmbedder
 from reasoning.kg_answer import KGAnswerer
+from reasoning.ppr import PPRRetriever
 from reasoning.reader import Reader
 from reasoning.retrievers import BM25Retriever, DenseRetriever, HybridRetriever, Retriever
 from reasoning.settings import RETRIEVER_KINDS, ReasoningSettings
@@ -35,6 +37,8 @@ class QuerySide:
     bm25: BM25Retriever
     hybrid: HybridRetriever
     walk: HopWalkRetriever
+    ppr: PPRRetriever
+    fusion: FusionRetriever
     indexer: Linker | None = None
     decomposer: Decomposer | None = None
     reader: Reader | None = None
@@ -49,7 +53,8 @@ class QuerySide:
             raise ConfigError(f"retriever must be one of {RETRIEVER_KINDS}, got {kind!r}")
         if kind == "walk" and not self.settings.use_walk:
             kind = "hybrid"
-        return {"dense": self.dense, "bm25": self.bm25, "hybrid": self.hybrid, "walk": self.walk}[kind]
+        return {"dense": self.dense, "bm25": self.bm25, "hybrid": self.hybrid, "walk": self.walk,
+                "ppr": self.ppr, "fusion": self.fusion}[kind]
 
 
 def build_query_side(docs: DocumentStore, vectors: VectorIndex, graph: GraphStore, embedder: Embedder,
@@ -58,11 +63,14 @@ def build_query_side(docs: DocumentStore, vectors: VectorIndex, graph: GraphStor
     """Build the query side of an index. ``reader`` overrides the settings-built :class:`Reader`
     (any object with the same ``read`` method); without an LLM there is no reader or decomposer."""
     st = settings or ReasoningSettings()
-    dense = DenseRetriever(docs, vectors, embedder)
+    dense = DenseRetriever(docs, vectors, MemoEmbedder(embedder))  # retrievers of one question embed it once
     bm25 = BM25Retriever(docs)
     hybrid = HybridRetriever(dense, bm25)
     chooser = LLMHopChooser(llm) if st.walk_llm and llm is not None else None
     walk = HopWalkRetriever(hybrid, graph, chooser=chooser, settings=st.walk)
+    ppr = PPRRetriever(dense, graph, settings=st.ppr)
+    fusion = FusionRetriever(docs, {"dense": dense, "bm25": bm25, "hybrid": hybrid, "walk": walk, "ppr": ppr},
+                             settings=st.fusion)
     count = token_counter(llm)
     if reader is None and llm is not None:
         reader = Reader(llm, max_evidence_tokens=st.max_evidence_tokens, max_answer_tokens=st.max_answer_tokens,
@@ -70,7 +78,7 @@ def build_query_side(docs: DocumentStore, vectors: VectorIndex, graph: GraphStor
     kg = KGAnswerer(graph, indexer, embedder, relation_threshold=st.kg_relation_threshold) \
         if indexer is not None else None
     anchors = AnchorResolver(graph, indexer, kg, hybrid) if indexer is not None else None
-    return QuerySide(docs, graph, embedder, st, dense, bm25, hybrid, walk, indexer=indexer,
+    return QuerySide(docs, graph, embedder, st, dense, bm25, hybrid, walk, ppr, fusion, indexer=indexer,
                      decomposer=Decomposer(llm) if llm is not None else None, reader=reader, kg=kg,
                      anchors=anchors, count_tokens=count)
 

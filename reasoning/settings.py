@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from reasoning.fusion import FusionSettings
+from reasoning.ppr import PPRSettings
 from reasoning.walk import WalkSettings
 from tgrag.kernel.errors import ConfigError
 
-RETRIEVER_KINDS = ("dense", "bm25", "hybrid", "walk")
+RETRIEVER_KINDS = ("dense", "bm25", "hybrid", "walk", "ppr", "fusion")
 _WALK = WalkSettings()  # the walk's own defaults, so the two cannot drift apart
 
 
 @dataclass(frozen=True, slots=True)
 class ReasoningSettings:
-    retriever: str = "walk"  # "dense" | "bm25" | "hybrid" | "walk"
+    retriever: str = "walk"  # "dense" | "bm25" | "hybrid" | "walk" | "ppr" | "fusion"
     k: int = 5
     use_time_scope: bool = True
     use_walk: bool = True  # False turns retriever "walk" into "hybrid"
@@ -29,6 +31,8 @@ class ReasoningSettings:
     max_answer_tokens: int = 32
     max_facts: int = 8
     scope_sentences: bool = True  # drop sentences of undated passages dated outside the scope
+    ppr: PPRSettings = PPRSettings()  # Personalized PageRank over the entity–passage graph
+    fusion: FusionSettings = FusionSettings()  # retriever "fusion": weighted RRF of its members
     use_kg_answer: bool = True  # answer from the KG when it holds one value in the scope
     kg_confirm: bool = False  # a KG answer is still read (facts + their passages first) by the reader
     kg_relation_threshold: float = 0.5  # cosine of the question's relation and a predicate label
