@@ -27,11 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from retrieval import MULTIHOP, BenchIndex, machine_info, read_jsonl  # noqa: E402
+from retrieval import MULTIHOP, machine_info  # noqa: E402
 
 from experiments.metrics import best_em_f1, normalize_answer  # noqa: E402
 from reasoning.loop import ReasoningSettings, TemporalReasoner  # noqa: E402
-from reasoning.reader import Reader  # noqa: E402
 from tgrag.kernel.records import Answer  # noqa: E402
 
 normalize = normalize_answer  # the project's SQuAD/HotpotQA normalisation (experiments.metrics)
@@ -56,16 +55,20 @@ def add_common_args(ap: argparse.ArgumentParser, *, datasets: Sequence[str], max
     ap.add_argument("--cache", default="", help="folder for cached passage embeddings")
     ap.add_argument("--llm-cache", default=str(Path.home() / ".cache" / "tgrag" / "bench_llm_cache.sqlite"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / out))
+    ap.add_argument("--reader", default="1.5b", help="embedded reader: 0.5b | 1.5b")
+    ap.add_argument("--index-dir", default=str(ROOT / ".tgrag" / "bench" / "indexes"),
+                    help="where each set's product index is built once and re-used")
+    ap.add_argument("--no-resume", dest="resume", action="store_false",
+                    help="ask every question again instead of keeping the rows already in --out")
 
 
-def embedded_models(args: argparse.Namespace) -> tuple[Any, Any, Reader]:
-    """(embedder, cached Qwen LLM, reader) for the answer benchmarks."""
+def embedded_models(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(embedder, cached embedded Qwen reader named by ``--reader``) for the answer benchmarks."""
     from tgrag.models.cache import CachedLLM
     from tgrag.models.embedders import SentenceTransformerEmbedder
     from tgrag.models.llamacpp_llm import LlamaCppLLM
 
-    llm = CachedLLM(LlamaCppLLM(), args.llm_cache)
-    return SentenceTransformerEmbedder(), llm, Reader(llm, max_evidence_tokens=args.max_evidence_tokens)
+    return SentenceTransformerEmbedder(), CachedLLM(LlamaCppLLM(model=args.reader), args.llm_cache)
 
 
 def per_question(ans: Answer, golds: Sequence[str], seconds: float, gold_ids: Sequence[str]) -> dict[str, Any]:
@@ -91,7 +94,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 METHOD_SETTINGS = {
     "loop": ReasoningSettings(retriever="walk", use_decomposition=True, use_time_scope=True),
     "dense_read": ReasoningSettings(retriever="dense", use_decomposition=False, use_time_scope=False,
-                                    use_walk=False, use_kg_facts=False, use_summaries=False),
+                                    use_walk=False, use_kg_facts=False, use_summaries=False, use_kg_answer=False,
+                                    use_anchors=False),
 }
 
 
@@ -100,50 +104,92 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_common_args(ap, datasets=MULTIHOP, max_evidence_tokens=1200, out="answers.json")
     ap.add_argument("--methods", nargs="+", default=list(METHOD_SETTINGS))
     args = ap.parse_args(argv)
-    embedder, llm, reader = embedded_models(args)
+    embedder, llm = embedded_models(args)
     result: dict[str, Any] = {"command": " ".join(sys.argv), "date": datetime.now(UTC).isoformat(),
                               "machine": machine_info(), "embedder": embedder.name, "llm": llm.name,
+                              "sample": f"the first {args.limit} questions of each set",
                               "settings": {m: asdict(replace(s, k=args.k,
                                                              max_evidence_tokens=args.max_evidence_tokens))
                                            for m, s in METHOD_SETTINGS.items() if m in args.methods},
                               "corpus": "all passages of each set pooled", "datasets": {}}
     settings = {m: replace(METHOD_SETTINGS[m], k=args.k, max_evidence_tokens=args.max_evidence_tokens)
                 for m in args.methods}
-    answer_sets(args, result, settings, (embedder, llm, reader),
-                lambda rows: rows[: args.limit])
+    answer_sets(args, result, settings, (embedder, llm), lambda rows: rows[: args.limit])
+
+
+def product_index(name: str, data_root: Path, embedder: Any, index_root: Path) -> tuple[Any, Any]:
+    """(dataset, the facade's own index of its pooled corpus): built once under ``index_root`` with
+    the product's defaults (spaCy KG, passage graph, no LLM at index time) and re-used after; the
+    insert is idempotent, so an unchanged corpus costs one pass over its ids."""
+    from experiments.datasets import load_dataset
+    from tgrag.facade import TemporalGraphRAG
+
+    date_field = DATE_FIELDS.get(name)
+    data = load_dataset(data_root / name, name=name, date_field=date_field, skip_invalid=True)
+    rag = TemporalGraphRAG.open(index_root / name, embedder=embedder, llm=None, show_progress=True)
+    t0 = time.perf_counter()
+    report = rag.insert(list(data.documents))
+    print(f"[{name}] index: {report.documents_added} added, {report.documents_unchanged} unchanged "
+          f"({time.perf_counter() - t0:.1f} s)", flush=True)
+    return data, rag
+
+
+DATE_FIELDS = {"realtimeqa": "date", "ect_qa": "timestamp"}
 
 
 def answer_sets(args: argparse.Namespace, result: dict[str, Any], settings: dict[str, ReasoningSettings],
-                models: tuple[Any, Any, Reader], pick: Callable[[list[dict[str, Any]]], list[dict[str, Any]]], *,
-                extra_row: Callable[[Answer, dict[str, Any]], dict[str, Any]] | None = None,
-                extra_summary: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None) -> None:
-    """Index every set of ``args.datasets`` (pooled corpus), answer the questions ``pick`` selects with
-    every method, round-robin over the sets (a run cut short still covers each set evenly), and write
-    ``result`` to ``args.out`` after every question."""
-    embedder, llm, reader = models
+                models: tuple[Any, Any], pick: Callable[[list[Any]], list[Any]], *,
+                extra_row: Callable[[Answer, Any], dict[str, Any]] | None = None,
+                extra_summary: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None,
+                question_text: Callable[[str, Any], str] | None = None,
+                as_of: Callable[[str, Any], str | None] | None = None,
+                limits: dict[str, int] | None = None) -> None:
+    """Index every set of ``args.datasets`` with the product's own index, build each method's query
+    side with the one assembler, answer the questions ``pick`` selects with every method, round-robin
+    over the sets (a run cut short still covers each set evenly), and write ``result`` to ``args.out``
+    after every question. Questions already in ``args.out`` (same set, method and id) are not asked
+    again: a killed run resumes. ``limits`` caps a method to the first n questions of each set (the
+    ablations of a benchmark may run on fewer questions than its full configuration)."""
+    from reasoning.assembly import build_query_side
+
+    embedder, llm = models
     out = Path(args.out)
+    done: dict[tuple[str, str, str], dict[str, Any]] = {}
+    if out.exists() and getattr(args, "resume", True):
+        old = json.loads(out.read_text(encoding="utf-8"))
+        for name, d in old.get("datasets", {}).items():
+            for m, rows in d.get("questions", {}).items():
+                for r in rows:
+                    done[(name, m, r["id"])] = r
     sets: dict[str, Any] = {}
     for name in args.datasets:
-        root = Path(args.data_root) / name
-        index = BenchIndex(read_jsonl(root / "corpus.jsonl"), embedder,
-                           cache=Path(args.cache) if args.cache else None)
-        reasoners = {m: TemporalReasoner.from_parts(index.docs, index.vectors, index.graph, embedder, llm, reader=reader,
-                                         settings=s) for m, s in settings.items()}
-        sets[name] = (pick(read_jsonl(root / "questions.jsonl")), index, reasoners, {m: [] for m in settings})
+        data, rag = product_index(name, Path(args.data_root), embedder, Path(args.index_dir))
+        reasoners = {m: TemporalReasoner(build_query_side(rag.docs, rag.vectors, rag.graph, rag.embedder, llm,
+                                                          settings=s, indexer=rag.indexer), llm)
+                     for m, s in settings.items()}
+        sets[name] = (pick(list(data.questions)), rag, reasoners, {m: [] for m in settings})
     order = [(name, i) for i in range(max(len(v[0]) for v in sets.values()))
              for name in args.datasets if i < len(sets[name][0])]
     for name, i in tqdm(order, desc="questions"):
-        questions, index, reasoners, rows = sets[name]
+        questions, rag, reasoners, rows = sets[name]
         q = questions[i]
         for m, reasoner in reasoners.items():
+            if limits and m in limits and i >= limits[m]:
+                continue
+            if (name, m, q.qid) in done:
+                rows[m].append(done[(name, m, q.qid)])
+                continue
+            text = question_text(name, q) if question_text else q.question
+            qdate = q.question_date.label() if q.question_date is not None else None
+            cut = as_of(name, q) if as_of else None
             t0 = time.perf_counter()
-            ans = reasoner.answer(q["question"], question_date=q.get("question_date"))
-            row = per_question(ans, q["answers"], time.perf_counter() - t0, q.get("supporting") or [])
+            ans = reasoner.answer(text, question_date=qdate, as_of=cut)
+            row = per_question(ans, list(q.answers), time.perf_counter() - t0, list(q.supporting))
             if extra_row is not None:
                 row.update(extra_row(ans, q))
-            rows[m].append({"id": q["id"], "type": q.get("type"), "gold": q["answers"], **row})
+            rows[m].append({"id": q.qid, "type": q.qtype, "gold": list(q.answers), **row})
         result["datasets"][name] = {
-            "passages": len(index.passages), "hops": index.n_hops,
+            "passages": rag.docs.count()[1], "hops": rag.graph.counts().get("hops"),
             "summary": {m: {**summarise(r), **(extra_summary(r) if extra_summary else {})} for m, r in rows.items()},
             "questions": rows}
         out.parent.mkdir(parents=True, exist_ok=True)

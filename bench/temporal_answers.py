@@ -1,19 +1,22 @@
-"""Accuracy on time-scoped questions (tempreason, menatqa) with time scoping on vs off.
+"""Accuracy on time-sensitive questions with time scoping on vs off and the KG answer path on vs off.
 
-Same pooled corpus, same retriever (hybrid seeds + hop walk), same Qwen reader and evidence budget;
-decomposition off in both so that the only difference is the time scope: read from the question
-text (and ``question_date``), used to filter dated passages, to drop the sentences of undated
-passages dated outside the scope, and handed to the reader. Questions are taken round-robin over
-the sets (an even stride through each file, so every question type is sampled); results are
-written after every question.
+Sets: TempReason (L2 "who held X in <month, year>", L3 event-event), MenatQA (all its types),
+TimeQA, RealtimeQA (multiple choice, the choices given in the question, the question date passed as
+its as-of date). Each set's pooled corpus is indexed with the product's own index (spaCy KG, time
+tree, passage graph; no LLM at index time). ``full`` is the default loop (time scope, event anchors,
+KG answer path, decomposition when needed, hop walk, reader); ``scope_off`` and ``kg_off`` switch one
+part off and run on the first ``--ablation-limit`` questions of each sample. Questions are taken at
+an even stride through each file (every question type is sampled), round-robin over the sets, and
+results are written after every question (a killed run resumes).
 
-    .venv/bin/python bench/temporal_answers.py ../shared/data --limit 50
+    .venv/bin/python bench/temporal_answers.py ../shared/data --limit 100 --ablation-limit 50
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -27,12 +30,14 @@ sys.path.insert(0, str(ROOT / "bench"))
 from answers import add_common_args, answer_sets, embedded_models, exact_match, normalize  # noqa: E402
 from retrieval import machine_info  # noqa: E402
 
-from reasoning.loop import ReasoningSettings  # noqa: E402
+from reasoning.settings import ReasoningSettings  # noqa: E402
 from tgrag.kernel.records import Answer  # noqa: E402
 
-SETS = ("tempreason", "menatqa")
-BASE = ReasoningSettings(retriever="walk", use_decomposition=False, use_kg_facts=False, use_summaries=False)
-METHODS = {"scope_on": replace(BASE, use_time_scope=True), "scope_off": replace(BASE, use_time_scope=False)}
+SETS = ("tempreason", "menatqa", "timeqa", "realtimeqa")
+FULL = ReasoningSettings()
+METHODS = {"full": FULL, "scope_off": replace(FULL, use_time_scope=False), "kg_off": replace(FULL, use_kg_answer=False)}
+AS_OF_QUESTION_DATE = {"realtimeqa"}  # questions asked "this week": evidence up to the question date
+WITH_CHOICES = {"realtimeqa"}
 
 
 def accurate(pred: str, golds: Sequence[str]) -> float:
@@ -43,31 +48,55 @@ def accurate(pred: str, golds: Sequence[str]) -> float:
     return float(bool(pred.strip()) and any(f" {normalize(g)} " in p for g in golds if normalize(g)))
 
 
+def question_text(name: str, q: Any) -> str:
+    choices = q.meta.get("choices") if name in WITH_CHOICES else None
+    return f"{q.question} Options: {'; '.join(choices)}." if choices else q.question
+
+
+def as_of(name: str, q: Any) -> str | None:
+    if name in AS_OF_QUESTION_DATE and q.question_date is not None:
+        return q.question_date.label()
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(ap, datasets=SETS, max_evidence_tokens=800, out="temporal_answers.json")
+    ap.add_argument("--methods", nargs="+", default=list(METHODS))
+    ap.add_argument("--ablation-limit", type=int, default=50)
     args = ap.parse_args(argv)
-    embedder, llm, reader = embedded_models(args)
-    settings = {m: replace(s, k=args.k, max_evidence_tokens=args.max_evidence_tokens) for m, s in METHODS.items()}
+    embedder, llm = embedded_models(args)
+    settings = {m: replace(METHODS[m], k=args.k, max_evidence_tokens=args.max_evidence_tokens)
+                for m in args.methods}
     result: dict[str, Any] = {"command": " ".join(sys.argv), "date": datetime.now(UTC).isoformat(),
                               "machine": machine_info(), "embedder": embedder.name, "llm": llm.name,
+                              "sample": f"{args.limit} questions per set at an even stride; ablations on the "
+                                        f"first {args.ablation_limit} of them",
                               "settings": {m: asdict(s) for m, s in settings.items()},
-                              "corpus": "all passages of each set pooled", "datasets": {}}
+                              "corpus": "all passages of each set pooled (the product's own index)", "datasets": {}}
 
-    def pick(every: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def pick(every: list[Any]) -> list[Any]:
         stride = max(1, len(every) // args.limit) if args.limit else 1  # evenly over the set's types
         return every[::stride][: args.limit]
 
-    def extra_row(ans: Answer, q: dict[str, Any]) -> dict[str, Any]:
-        return {"accurate": accurate(ans.text, q["answers"]),
+    def extra_row(ans: Answer, q: Any) -> dict[str, Any]:
+        path = next((t.data.get("path") for t in ans.trace if t.stage == "answer"), None)
+        return {"accurate": accurate(ans.text, q.answers), "path": path,
                 "scope": ans.time_scope.label() if ans.time_scope else None}
 
     def extra_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"accuracy": round(100 * sum(x["accurate"] for x in rows) / len(rows), 2),
+        by_type: dict[str, list[float]] = defaultdict(list)
+        for x in rows:
+            by_type[str(x.get("type"))].append(x["accurate"])
+        return {"accuracy": round(100 * sum(x["accurate"] for x in rows) / len(rows), 2) if rows else None,
+                "accuracy_by_type": {t: {"n": len(v), "accuracy": round(100 * sum(v) / len(v), 2)}
+                                     for t, v in sorted(by_type.items())},
+                "kg_answered": sum(1 for x in rows if x.get("path") == "kg"),
                 "scoped_questions": sum(1 for x in rows if x["scope"])}
 
-    answer_sets(args, result, settings, (embedder, llm, reader), pick, extra_row=extra_row,
-                extra_summary=extra_summary)
+    limits = {m: args.ablation_limit for m in settings if m != "full"}
+    answer_sets(args, result, settings, (embedder, llm), pick, extra_row=extra_row, extra_summary=extra_summary,
+                question_text=question_text, as_of=as_of, limits=limits)
 
 
 if __name__ == "__main__":

@@ -29,9 +29,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from reasoning.decompose import looks_single_hop
 from tgrag.kernel.protocols import Embedder, GraphStore
 from tgrag.kernel.records import Entity, Fact
-from tgrag.kernel.temporal import TimeInterval
+from tgrag.kernel.temporal import Granularity, TimeInterval
 from tgrag.kernel.timeparse import find_time_expressions
 
 _WORD = re.compile(r"[\w'’-]+", re.UNICODE)
@@ -126,6 +127,12 @@ def relation_phrase(question: str, anchors: Sequence[Entity], *, drop: Sequence[
     return " ".join(out).strip()
 
 
+def find_anchor_start(question: str) -> int:
+    m = re.search(r"\b(?:before|after|while|during|when|prior to|following)\b(?!.*\b(?:before|after|while|during|"
+                  r"prior to|following)\b)", question[1:], re.IGNORECASE)
+    return m.start() + 1 if m else len(question)
+
+
 def innermost(linker: EntityLinker, entities: Sequence[Entity]) -> list[Entity]:
     """Linked entities with a description that embeds another known entity ("chief executive of
     Veltrane Robotics", extracted as an appositive) replaced by the entity inside it."""
@@ -133,7 +140,8 @@ def innermost(linker: EntityLinker, entities: Sequence[Entity]) -> list[Entity]:
     for ent in entities:
         words = ent.name.split()
         inner: list[Entity] = []
-        for i in range(1, len(words)):
+        descriptive = bool(words) and words[0][:1].islower()  # a name ("Walid Azaro") is kept whole
+        for i in range(1, len(words) if descriptive else 1):
             inner = [e for e in linker.link(" ".join(words[i:])) if e.entity_id != ent.entity_id]
             if inner:
                 break
@@ -190,6 +198,8 @@ class KGAnswerer:
     embedder: Embedder
     relation_threshold: float = 0.5  # cosine of question relation and predicate label
     tier_margin: float = 0.08  # facts within this of the best relation score compete
+    weak_threshold: float = 0.3  # a weaker best match counts when it beats every other predicate ...
+    weak_margin: float = 0.1  # ... by this much ("belong to" ~ "member of")
     _pred_vecs: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     # -- relation matching --------------------------------------------------------------------
@@ -282,7 +292,19 @@ class KGAnswerer:
         names = tuple(e.name for e in ents)
         if not ents:
             return KGResult("none", relation=relation, reason="no linked entity")
+        core = question[: find_anchor_start(question)] if event is not None else question
+        for ent in ents:  # entity names may hold "of the ..." themselves: judge the question around them
+            for name in sorted({ent.name, *ent.aliases}, key=len, reverse=True):
+                core = re.sub(re.escape(name), "the X", core, flags=re.IGNORECASE) if name else core
+        if not looks_single_hop(core):
+            return KGResult("none", ranked=tuple(ranked), relation=relation, anchors=names,
+                            reason="not a single-relation question")
         matching = [r for r in ranked if r.relation_score >= self.relation_threshold]
+        if not matching and ranked:  # a weaker match still counts when it clearly beats every other predicate
+            best_pred, best_score = ranked[0].fact.predicate, ranked[0].relation_score
+            others = [r.relation_score for r in ranked if r.fact.predicate != best_pred]
+            if best_score >= self.weak_threshold and best_score - max(others, default=0.0) >= self.weak_margin:
+                matching = [r for r in ranked if r.fact.predicate == best_pred]
         if not matching:
             return KGResult("none", ranked=tuple(ranked), relation=relation, anchors=names,
                             reason="no fact with a matching relation in the scope")
@@ -309,6 +331,13 @@ class KGAnswerer:
             value = fits[0][1]
             return KGResult("answer", value, tuple(r.fact for r in values[value]), tuple(ranked), relation,
                             names, "one value fits the scope best")
+        if scope is not None and scope.bounded and scope.granularity.rank <= Granularity.MONTH.rank:
+            # a month (or finer) that several values span: the most recent appointment holds then
+            whole = [v for f, v in fits if f >= 0.99] or [v for f, v in fits if f >= 0.5]
+            if whole:
+                value = max(whole, key=lambda v: max(_ts(_start(r.fact), 0.0) for r in values[v]))
+                return KGResult("answer", value, tuple(r.fact for r in values[value]), tuple(ranked), relation,
+                                names, f"the latest started of {len(whole)} values that hold in the scope")
         return KGResult("ambiguous", ranked=tuple(ranked), relation=relation, anchors=names,
                         reason=f"{len(values)} values fit the scope")
 
