@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from experiments.aggregate import aggregate
 from experiments.run import run_experiment
+from tgrag.stores.generations import GenerationFiles
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml"))
@@ -101,7 +102,11 @@ def test_an_unusable_cached_index_is_rebuilt(make_cfg: Callable[[Sequence[str]],
     cfg = make_cfg([*FAKES, "method=bm25"])
     first = run_experiment(cfg, env / "a")
     index = Path(first["run"]["index"]["path"])
-    (index / "vectors.faiss").unlink()  # e.g. written by an older layout under another name
+    # the live generation's vectors are lost (e.g. written by an older layout under another name)
+    live = json.loads((index / "manifest.json").read_text(encoding="utf-8"))["generation"]
+    vectors = GenerationFiles(index / "vectors.faiss").existing(live)
+    assert vectors is not None, sorted(p.name for p in index.iterdir())
+    vectors.unlink()
     second = run_experiment(cfg, env / "b")
     assert not second["run"]["index"]["reused"]
     assert second["metrics"]["retrieval"] == first["metrics"]["retrieval"]
