@@ -177,3 +177,29 @@ def test_facts_are_ordered_by_relevance_then_time_never_by_id(world):
     assert [e.ref_id for e in good] == [facts[0].fact_id, facts[1].fact_id]  # matching relation, in time order
     assert facts[2].fact_id not in {e.ref_id for e in good}
     assert {e.ref_id for e in rest} >= {facts[2].fact_id, facts[3].fact_id}
+
+
+def test_a_month_several_values_span_is_answered_by_the_latest_started(world):
+    docs, vectors, graph, emb, linker, facts = world
+    kg = KGAnswerer(graph, linker, emb)
+    # July 2021: Lind's interval ends as Berg's starts; only Berg holds for the whole month
+    assert kg.answer("Who was the chief executive of Acme Dyes in July 2021?", IV("2021-07")).answer == "Oskar Berg"
+    # both own-facts hold all of March 2022; "which company" (singular) asks for one: the latest started
+    res = kg.answer("Which company did Acme Dyes own in March 2022?", IV("2022-03"))
+    assert res.status == "answer" and res.answer == "Quill Labs" and "latest started" in res.reason
+
+
+def test_weak_relation_match_needs_a_clear_margin_over_other_predicates(world):
+    docs, vectors, graph, emb, linker, _ = world
+    q = "Who was the chief executive officer of Acme Dyes in 2020?"  # close to "chief executive of", not equal
+    strict = KGAnswerer(graph, linker, emb, relation_threshold=0.99, weak_threshold=0.3, weak_margin=0.1)
+    assert strict.predicate_scores("chief executive officer of", ["chief executive of"])["chief executive of"] < 0.99
+    assert strict.answer(q, IV("2020")).answer == "Maria Lind"
+    never = KGAnswerer(graph, linker, emb, relation_threshold=0.99, weak_threshold=0.3, weak_margin=1.01)
+    assert never.answer(q, IV("2020")).status == "none"
+
+
+def test_multi_relation_questions_are_left_to_the_reader(world):
+    docs, vectors, graph, emb, linker, _ = world
+    res = KGAnswerer(graph, linker, emb).answer("Who founded the company that owns Brightmoor Foods?", None)
+    assert res.status == "none" and res.reason == "not a single-relation question"
