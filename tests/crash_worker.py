@@ -1,8 +1,8 @@
 """Child process of the durability tests and ``bench/crash.py``: one insert or delete on an index
 with the fake models, optionally SIGKILLed by itself at a named write boundary.
 
-    python tests/crash_worker.py insert IDX docs.jsonl [BOUNDARY|sleep:BOUNDARY:SECONDS|-] [LOCK_TIMEOUT]
-    python tests/crash_worker.py delete IDX id1,id2 [BOUNDARY|sleep:BOUNDARY:SECONDS|-] [LOCK_TIMEOUT]
+    python tests/crash_worker.py insert IDX docs.jsonl [BOUNDARY|hold:BOUNDARY:FILE|-] [LOCK_TIMEOUT]
+    python tests/crash_worker.py delete IDX id1,id2 [BOUNDARY|hold:BOUNDARY:FILE|-] [LOCK_TIMEOUT]
 
 Prints ``started`` once the index is open and ``returned <doc ids>`` after each call returns.
 """
@@ -28,13 +28,15 @@ def main(argv: list[str]) -> int:
     op, index, arg = argv[:3]
     kill = argv[3] if len(argv) > 3 else "-"
     timeout = float(argv[4]) if len(argv) > 4 else 60.0
-    if kill.startswith("sleep:"):  # hold the write open at a boundary (concurrency tests)
-        where, secs = kill[len("sleep:"):].rsplit(":", 1)
+    if kill.startswith("hold:"):  # hold the write open at a boundary until FILE exists (concurrency tests)
+        where, release = kill[len("hold:"):].split(":", 1)
 
         def pause(reached: str) -> None:
             if reached == where:
                 print(f"at {reached}", flush=True)
-                time.sleep(float(secs))
+                deadline = time.monotonic() + 300
+                while not Path(release).exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
 
         transaction.boundary_hook = pause
     elif kill != "-":

@@ -128,14 +128,17 @@ def test_a_prepared_write_is_rolled_forward(tmp_path: Path, expected: dict[str, 
 
 def test_second_writer_waits_or_fails_naming_the_holder(tmp_path: Path) -> None:
     idx = _base_index(tmp_path)
-    first = _worker("insert", str(idx), str(_jsonl(tmp_path / "a.jsonl", BATCH[:1])), "sleep:written:4",
+    release = tmp_path / "release"
+    first = _worker("insert", str(idx), str(_jsonl(tmp_path / "a.jsonl", BATCH[:1])), f"hold:written:{release}",
                     wait=False)
     assert first.stdout.readline().strip() == "started"
-    assert first.stdout.readline().strip() == "at written"
+    assert first.stdout.readline().strip() == "at written"  # the first writer holds the lock until released
     impatient = _worker("insert", str(idx), str(_jsonl(tmp_path / "b.jsonl", BATCH[1:2])), "-", "0.5")
     assert impatient.returncode != 0
     assert f"process {first.pid} is writing this index" in impatient.stderr
-    patient = _worker("insert", str(idx), str(_jsonl(tmp_path / "c.jsonl", BATCH[1:2])), "-", "60", wait=False)
+    patient = _worker("insert", str(idx), str(_jsonl(tmp_path / "c.jsonl", BATCH[1:2])), "-", "120", wait=False)
+    assert patient.stdout.readline().strip() == "started"  # opened; its insert now waits for the lock
+    release.touch()
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err[-2000:]
     out, err = patient.communicate(timeout=120)
@@ -147,12 +150,14 @@ def test_second_writer_waits_or_fails_naming_the_holder(tmp_path: Path) -> None:
 def test_reader_sees_the_committed_state_during_a_write(tmp_path: Path,
                                                         expected: dict[str, dict[str, Any]]) -> None:
     idx = _base_index(tmp_path)
-    writer = _worker("insert", str(idx), str(_jsonl(tmp_path / "a.jsonl", BATCH)), "sleep:prepared:3",
+    release = tmp_path / "release"
+    writer = _worker("insert", str(idx), str(_jsonl(tmp_path / "a.jsonl", BATCH)), f"hold:prepared:{release}",
                      wait=False)
     assert writer.stdout.readline().strip() == "started"
     assert writer.stdout.readline().strip() == "at prepared"  # every file of the new generation written
     reader = open_index(idx)
     assert state(reader) == expected["base"]
+    release.touch()
     assert writer.wait(timeout=120) == 0
     assert state(reader) == expected["base"] or state(reader) == expected["full"]
     assert reader.refresh()
