@@ -12,6 +12,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,9 @@ from hydra import compose, initialize_config_dir
 
 from experiments import indexing
 from experiments.build import register_resolvers
+from experiments.metering import MeteredLLM
 from experiments.run import build_components, load_dataset_cfg
+from tgrag.kernel.records import Document, Usage
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 OVERRIDES = ["llm=scripted", "embedder=hashing", "dataset=demo", "dataset.limit=3", "index.show_progress=false",
@@ -37,10 +40,10 @@ def main(reuse: str, build_delay: str, hold_until: str) -> None:
     logging.getLogger("experiments.indexing").setLevel(logging.INFO)
     insert = indexing._insert
 
-    def slow_insert(*args: Any) -> Any:
+    def slow_insert(rag: Any, docs: Sequence[Document], llm: MeteredLLM) -> tuple[float, Usage, dict[str, Any]]:
         print("building", json.dumps({"t": time.time()}), flush=True)
         time.sleep(float(build_delay))
-        return insert(*args)
+        return insert(rag, docs, llm)
 
     indexing._insert = slow_insert
     register_resolvers()
