@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reasoning.fusion import FusionSettings
+from reasoning.generator import GENERATOR_KINDS, RAGSettings
 from reasoning.ppr import PPRSettings
+from reasoning.rerank import RERANKERS
 from reasoning.walk import WalkSettings
 from tgrag.kernel.errors import ConfigError
 
@@ -38,10 +40,18 @@ class ReasoningSettings:
     kg_relation_threshold: float = 0.5  # cosine of the question's relation and a predicate label
     use_anchors: bool = True  # event-anchored scopes ("before X", "after X left Y")
     skip_simple_decomposition: bool = True  # no decomposition call for single-hop questions
+    generator: str = "concat"  # "concat" (the Reader) | "rag_sequence" | "rag_token" (reasoning.generator)
+    rag: RAGSettings = RAGSettings()  # prior temperature, k, beam, batch of the RAG generators
+    rerank: str = "walk"  # "walk" (the retriever's order) | "upr" (reasoning.rerank, before the budget)
+    rerank_depth: int = 20  # candidates UPR reranks
 
     def __post_init__(self) -> None:
         if self.retriever not in RETRIEVER_KINDS:
             raise ConfigError(f"retriever must be one of {RETRIEVER_KINDS}, got {self.retriever!r}")
+        if self.generator not in GENERATOR_KINDS:
+            raise ConfigError(f"generator must be one of {GENERATOR_KINDS}, got {self.generator!r}")
+        if self.rerank not in RERANKERS:
+            raise ConfigError(f"rerank must be one of {RERANKERS}, got {self.rerank!r}")
 
     @property
     def walk(self) -> WalkSettings:

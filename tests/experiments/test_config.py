@@ -36,7 +36,9 @@ def options(group: str) -> list[str]:
 
 
 # options whose mandatory values (???) a user supplies on the command line
-REQUIRED = {("llm", "transformers"): ["llm.model=some/local-model"], ("llm", "openai"): ["llm.model=m"]}
+REQUIRED = {("llm", "transformers"): ["llm.model=some/local-model"], ("llm", "openai"): ["llm.model=m"],
+            # the RAG generators read log-probabilities: the table fake has them, the scripted LLM not
+            ("method", "tgrag_rag_sequence"): ["llm=table"], ("method", "tgrag_rag_token"): ["llm=table"]}
 
 
 def test_every_group_has_options() -> None:
@@ -187,6 +189,6 @@ def demo_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[
 @pytest.mark.parametrize("option", options("method"))
 def test_method_options(make_cfg: Callable[[Sequence[str]], DictConfig], demo_system: Callable[[DictConfig], Any],
                         option: str) -> None:
-    cfg = make_cfg([*FAKES, f"method={option}"])
+    cfg = make_cfg([*FAKES, f"method={option}", *REQUIRED.get(("method", option), [])])
     method = build_method(cfg, demo_system(cfg))
     assert isinstance(method, Method) and method.name == option

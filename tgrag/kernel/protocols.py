@@ -63,6 +63,33 @@ class TokenCounter(Protocol):
 
 
 @runtime_checkable
+class SequenceScorer(Protocol):
+    """Log-probabilities under a causal LM, batched (RAG-Sequence / RAG-Token, UPR reranking).
+
+    Prompts are user-message texts: a chat model wraps each in its own template (generation prompt
+    added); continuations are token ids of the model's own vocabulary (``encode``), so a decoded
+    answer is scored exactly as it was generated. ``end_id`` is the token that ends an answer."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def end_id(self) -> int: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def logprobs(self, prompts: Sequence[str], continuations: Sequence[Sequence[int]]) -> list[list[float]]:
+        """log p(c_t | prompt_i, c_<t) for every token of each continuation (pairs, one batch)."""
+        ...
+
+    def next_token_logprobs(self, prompts: Sequence[str], prefixes: Sequence[Sequence[int]]) -> np.ndarray:
+        """(len(prompts), vocab) log p(next token | prompt_i, prefix_i): one row per pair."""
+        ...
+
+
+@runtime_checkable
 class VectorIndex(Protocol):
     """Cosine nearest neighbours over string ids; saved atomically with its id map."""
 

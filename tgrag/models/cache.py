@@ -54,6 +54,19 @@ def request_key(model: str, request: LLMRequest) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def open_cache_file(path: Path, schema: str, what: str) -> sqlite3.Connection:
+    """A shared cache file: WAL, a busy timeout, autocommit, usable from several threads."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(schema)
+    except sqlite3.Error as e:
+        raise StoreError(f"{path}: cannot open {what}: {e}") from e
+    return conn
+
+
 @dataclass(frozen=True, slots=True)
 class CacheStats:
     hits: int = 0
@@ -64,32 +77,46 @@ class CacheStats:
         return {"hits": self.hits, "misses": self.misses, "writes": self.writes}
 
 
-class CachedLLM:
-    """``LLM`` wrapper answering repeated requests from a SQLite file."""
+class SqliteCache:
+    """What the model caches share: the mode, one SQLite connection behind a lock, hit counts."""
 
-    def __init__(self, inner: LLM, path: Path | str, *, mode: str = "readwrite") -> None:
+    def __init__(self, path: Path | str, mode: str, schema: str, what: str) -> None:
         if mode not in MODES:
             raise ConfigError(f"cache mode {mode!r} is not one of {MODES}")
-        self.inner = inner
         self.path = Path(path)
         self.mode = mode
+        self.what = what
         self._lock = threading.Lock()
         self._hits = self._misses = self._writes = 0
         self._conn: sqlite3.Connection | None = None
         if mode != "off":
-            self._conn = self._open()
+            self._conn = open_cache_file(self.path, schema, what)
 
-    def _open(self) -> sqlite3.Connection:
+    def stats(self) -> CacheStats:
+        with self._lock:
+            return CacheStats(self._hits, self._misses, self._writes)
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        if self._conn is None:
+            raise StoreError(f"{self.path}: {self.what} is closed")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
+            return self._conn.execute(sql, params)
         except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: cannot open LLM cache: {e}") from e
-        return conn
+            raise StoreError(f"{self.path}: {self.what} query failed: {e}") from e
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class CachedLLM(SqliteCache):
+    """``LLM`` wrapper answering repeated requests from a SQLite file."""
+
+    def __init__(self, inner: LLM, path: Path | str, *, mode: str = "readwrite") -> None:
+        self.inner = inner
+        super().__init__(path, mode, _SCHEMA, "LLM cache")
 
     @property
     def name(self) -> str:
@@ -99,10 +126,6 @@ class CachedLLM:
     def count_tokens(self, text: str) -> int:
         """Counted as the inner model counts (its tokenizer, or the word estimate)."""
         return token_counter(self.inner)(text)
-
-    def stats(self) -> CacheStats:
-        with self._lock:
-            return CacheStats(self._hits, self._misses, self._writes)
 
     def __len__(self) -> int:
         if self.mode == "off":
@@ -132,14 +155,6 @@ class CachedLLM:
         response = self.inner.complete(request)
         self._store(key, model, request, response)
         return response
-
-    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
-        if self._conn is None:
-            raise StoreError(f"{self.path}: LLM cache is closed")
-        try:
-            return self._conn.execute(sql, params)
-        except sqlite3.Error as e:
-            raise StoreError(f"{self.path}: LLM cache query failed: {e}") from e
 
     def _store(self, key: str, model: str, request: LLMRequest, response: LLMResponse) -> None:
         record = LLMResponse(response.text, response.prompt_tokens, response.completion_tokens,
@@ -206,12 +221,6 @@ class CachedLLM:
                 raise StoreError(f"{self.path}: importing {source} failed: {e}") from e
             self._writes += len(entries)
         return len(entries)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
 
     def __enter__(self) -> CachedLLM:
         return self

@@ -1,0 +1,76 @@
+"""UPR reranking (Sachan et al., 2022): order passages by how well they let the LM write the question.
+
+A passage's score is the mean log-likelihood of the question's tokens given the passage,
+(1/|q|) Σ_t log p(q_t | passage, q_<t), under any :class:`~tgrag.kernel.protocols.SequenceScorer`
+(the generator's logit machinery), batched; caching is the scorer's wrapper
+(``tgrag.models.scorer_cache.CachedScorer``). :class:`RerankedRetriever` reranks the top ``depth``
+of any retriever and keeps the best k, so the reranking happens before the evidence budget is
+filled; the reranked evidence carries its UPR score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from reasoning.retrievers import Retriever
+from tgrag.kernel.errors import ConfigError
+from tgrag.kernel.protocols import SequenceScorer
+from tgrag.kernel.records import Evidence
+from tgrag.kernel.temporal import TimeInterval
+
+RERANKERS = ("walk", "upr")  # "walk": the retriever's own order
+UPR_PROMPT = "Passage: {passage}\nPlease write a question based on this passage."
+
+
+def upr_prompt(ev: Evidence, max_words: int = 300) -> str:
+    title = f"{ev.title}: " if ev.title else ""
+    return UPR_PROMPT.format(passage=title + " ".join(ev.text.split()[:max_words]))
+
+
+class UPRReranker:
+    """Scores passages by the mean log-likelihood of the question given each of them."""
+
+    def __init__(self, scorer: SequenceScorer, *, batch_size: int = 8, max_words: int = 300) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"UPR batch_size must be >= 1, got {batch_size}")
+        self.scorer = scorer
+        self.batch_size = batch_size
+        self.max_words = max_words
+        self.calls = 0  # scorer calls made (batches)
+
+    def scores(self, question: str, evidence: Sequence[Evidence]) -> list[float]:
+        ids = self.scorer.encode(question)
+        if not ids:
+            raise ConfigError("UPR needs a non-empty question")
+        prompts = [upr_prompt(e, self.max_words) for e in evidence]
+        out: list[float] = []
+        for i in range(0, len(prompts), self.batch_size):
+            batch = prompts[i:i + self.batch_size]
+            out += [sum(lp) / len(lp) for lp in self.scorer.logprobs(batch, [ids] * len(batch))]
+            self.calls += 1
+        return out
+
+    def rerank(self, question: str, evidence: Sequence[Evidence]) -> list[Evidence]:
+        """Best UPR score first (ties keep the given order); each item's score becomes its UPR score."""
+        if not evidence:
+            return []
+        scores = self.scores(question, evidence)
+        order = sorted(range(len(evidence)), key=lambda i: (-scores[i], i))
+        return [replace(evidence[i], score=scores[i]) for i in order]
+
+
+class RerankedRetriever:
+    """Any retriever's top ``depth``, reranked by UPR, cut to k."""
+
+    def __init__(self, inner: Retriever, reranker: UPRReranker, *, depth: int = 20) -> None:
+        if depth < 1:
+            raise ConfigError(f"rerank_depth must be >= 1, got {depth}")
+        self.inner = inner
+        self.reranker = reranker
+        self.depth = depth
+
+    def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None,
+                 keep_undated: bool = True) -> list[Evidence]:
+        pool = self.inner.retrieve(query, max(k, self.depth), scope=scope, keep_undated=keep_undated)
+        return self.reranker.rerank(query, pool)[:k]
