@@ -142,6 +142,10 @@ def run_experiment(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         from experiments.update import run_update
 
         return run_update(cfg, out_dir)
+    if str(cfg.protocol.name) == "mirage":
+        from experiments.mirage import run_mirage
+
+        return run_mirage(cfg, out_dir)
     comps = build_components(cfg)
     dataset = load_dataset_cfg(cfg)
     log.info("%s: %d questions, %d documents", dataset.name, len(dataset.questions), len(dataset.documents))
