@@ -9,10 +9,19 @@ downloads on an ordinary machine (and which fails with a clear ``ModelError`` wh
 Decoding is greedy when ``temperature == 0`` and sampled (seeded by ``request.seed``) otherwise.
 Stop strings end generation as soon as they appear in the decoded output and are cut from the
 text. ``json_mode`` has no constrained decoding here: the prompt must ask for JSON.
+
+It is also a :class:`~tgrag.kernel.protocols.SequenceScorer` (``logprobs``, ``next_token_logprobs``:
+``tgrag.models.transformers_scorer``) on the same loaded weights, for the RAG generators and UPR.
+``model`` may name an embedded reader (``qwen2.5-coder-0.5b``, ``0.5b``, ...: its verified GGUF).
+Loading a GGUF dequantises it (slow); with ``converted_dir`` the converted weights are saved there
+once (``<gguf name>-<dtype>/``, written to a temporary folder and renamed) and later loads read them.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
 import threading
 import time
 from collections.abc import Sequence
@@ -22,6 +31,7 @@ from typing import Any
 from tgrag.kernel.errors import ModelError
 from tgrag.kernel.records import LLMRequest, LLMResponse, Message
 
+log = logging.getLogger(__name__)
 _DTYPES = ("float32", "float16", "bfloat16", "auto")
 
 
@@ -60,7 +70,7 @@ class TransformersLLM:
 
     def __init__(self, model: str, *, device: str = "cpu", torch_dtype: str = "float32",
                  gguf_file: str | None = None, max_new_tokens_cap: int = 512,
-                 trust_remote_code: bool = False) -> None:
+                 trust_remote_code: bool = False, converted_dir: str | None = None) -> None:
         if torch_dtype not in _DTYPES:
             raise ModelError(f"torch_dtype {torch_dtype!r} is not one of {_DTYPES}")
         if max_new_tokens_cap < 1:
@@ -71,9 +81,11 @@ class TransformersLLM:
         self.gguf_file = gguf_file
         self.max_new_tokens_cap = max_new_tokens_cap
         self.trust_remote_code = trust_remote_code
+        self.converted_dir = converted_dir
         self._tokenizer: Any = None
         self._model: Any = None
         self._lock = threading.Lock()
+        self._scorer: Any = None
 
     @property
     def name(self) -> str:
@@ -90,7 +102,10 @@ class TransformersLLM:
             self._load_locked()
 
     def _source(self) -> tuple[str, dict[str, Any]]:
-        source, gguf_file, local = resolve_model_source(self.model_id, self.gguf_file)
+        source, gguf_file, local = resolve_model_source(_embedded_path(self.model_id), self.gguf_file)
+        converted = self._converted_path(gguf_file)
+        if converted is not None and (converted / "config.json").is_file():
+            return str(converted), {"local_files_only": True, "trust_remote_code": self.trust_remote_code}
         kw: dict[str, Any] = {"local_files_only": local, "trust_remote_code": self.trust_remote_code}
         if gguf_file is not None:
             kw["gguf_file"] = gguf_file
@@ -113,6 +128,35 @@ class TransformersLLM:
                 raise self._load_error(kw, e) from e
         return self._tokenizer
 
+    def _converted_path(self, gguf_file: str | None) -> Path | None:
+        if self.converted_dir is None or gguf_file is None:
+            return None
+        return Path(self.converted_dir).expanduser() / f"{Path(gguf_file).stem}-{self.torch_dtype}"
+
+    def _save_converted(self, model: Any, source_kw: dict[str, Any]) -> None:
+        target = self._converted_path(source_kw.get("gguf_file"))
+        if target is None or (target / "config.json").is_file():
+            return
+        tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        # a GGUF load keeps its (gguf) quantizer although the weights are dequantised: drop it for
+        # the save, so the copy is a plain checkpoint of ``torch_dtype`` weights
+        quantizer, qconfig = getattr(model, "hf_quantizer", None), getattr(model.config, "quantization_config", None)
+        model.hf_quantizer = None
+        if qconfig is not None:
+            del model.config.quantization_config
+        try:
+            model.save_pretrained(tmp)
+            self._tokenizer.save_pretrained(tmp)
+            os.replace(tmp, target)
+        except (OSError, ValueError) as e:  # another process renamed its copy first, or no space: load anyway
+            log.warning("could not save converted weights to %s: %s", target, e)
+            shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            model.hf_quantizer = quantizer
+            if qconfig is not None:
+                model.config.quantization_config = qconfig
+
     def _load_locked(self) -> None:
         if self._model is not None:
             return
@@ -129,6 +173,38 @@ class TransformersLLM:
             raise self._load_error(kw, e) from e
         model.eval()
         self._model = model
+        if "gguf_file" in kw:
+            self._save_converted(model, kw)
+
+    # -- SequenceScorer (tgrag.models.transformers_scorer) ------------------------------------
+    def _parts(self) -> tuple[Any, Any]:
+        with self._lock:
+            self._load_locked()
+        return self._tokenizer, self._model
+
+    @property
+    def scorer(self) -> Any:
+        if self._scorer is None:
+            from tgrag.models.transformers_scorer import TransformersScorer
+
+            self._scorer = TransformersScorer(self._parts, name=self.name)
+        return self._scorer
+
+    @property
+    def end_id(self) -> int:
+        return int(self.scorer.end_id)
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.scorer.encode(text))
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return str(self.scorer.decode(ids))
+
+    def logprobs(self, prompts: Sequence[str], continuations: Sequence[Sequence[int]]) -> list[list[float]]:
+        return list(self.scorer.logprobs(prompts, continuations))
+
+    def next_token_logprobs(self, prompts: Sequence[str], prefixes: Sequence[Sequence[int]]) -> Any:
+        return self.scorer.next_token_logprobs(prompts, prefixes)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` under the model's tokenizer (loads only the tokenizer; no special
@@ -192,6 +268,14 @@ class TransformersLLM:
         text = tok.decode(new_ids, skip_special_tokens=True)
         text, _ = truncate_at_stop(text, request.stop)
         return text, n_prompt, len(new_ids)
+
+
+def _embedded_path(model: str) -> str:
+    """An embedded reader's name (``qwen2.5-coder-0.5b``, ``0.5b``) → its verified GGUF path."""
+    from tgrag.models.assets import EMBEDDED_READERS, READER_ALIASES, gguf_path
+
+    key = READER_ALIASES.get(model, model)
+    return str(gguf_path(key)) if key in EMBEDDED_READERS else model
 
 
 class _StopOnStrings:
