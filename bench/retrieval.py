@@ -139,6 +139,16 @@ class CachedEmbedder(MemoEmbedder):
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([self.memo[(kind, t)] for t in texts])
 
+    def prefill(self, keys: Any) -> int:
+        """Take the passage graph's key embeddings (``key:<text>`` → the embedder's query vector of
+        <text>, computed at index time) instead of embedding those texts again; returns how many."""
+        n = 0
+        for kid in keys.ids():
+            if kid.startswith("key:") and ("query", kid[4:]) not in self.memo:
+                self.memo[("query", kid[4:])] = keys.vector(kid)
+                n += 1
+        return n
+
     def save(self) -> None:
         if self.path is None:
             return
@@ -229,25 +239,26 @@ def _drop(s: ReasoningSettings, member: str) -> ReasoningSettings:
 
 
 def grid() -> list[ReasoningSettings]:
-    """Settings measured on the tune half (PPR's damping, seeds and node weights; fusion weights)."""
+    """PPR settings measured on the tune half: damping, passage-seed weight, entity seeds by
+    name-embedding similarity or none (names found verbatim only), one round or bridge rounds."""
     out = []
-    for damping in (0.3, 0.5, 0.7):
-        for passage_weight in (0.02, 0.05, 0.2):
-            for passage_seeds in (5, 20):
+    for damping in (0.5, 0.7):
+        for passage_weight in (0.05, 0.5):
+            for entity_seeds in (0, 5):
                 for rounds in (1, 2):
                     ppr = replace(BASE.ppr, damping=damping, passage_weight=passage_weight,
-                                  passage_seeds=passage_seeds, rounds=rounds)
+                                  entity_seeds=entity_seeds, rounds=rounds)
                     out.append(replace(BASE, ppr=ppr))
     return out
 
 
 def fusion_grid(best: ReasoningSettings) -> list[ReasoningSettings]:
+    """Fusion weights (dense 1; walk and PPR relative to it) over the tuned PPR."""
     out = []
-    for wd in (0.5, 1.0):
-        for ww in (0.5, 1.0, 2.0):
-            for wp in (0.5, 1.0, 2.0):
-                fusion = FusionSettings(("dense", "walk", "ppr"), (wd, ww, wp), best.fusion.k0, best.fusion.depth)
-                out.append(replace(best, fusion=fusion))
+    for ww in (1.0, 2.0):
+        for wp in (0.5, 1.0, 2.0):
+            fusion = FusionSettings(("dense", "walk", "ppr"), (1.0, ww, wp), best.fusion.k0, best.fusion.depth)
+            out.append(replace(best, fusion=fusion))
     return out
 
 
@@ -283,13 +294,22 @@ class SetUnderTest:
         self.rag, self.build = open_index(documents, self.path, embedder=embedder)
         self.questions = load_questions(root, {d.doc_id for d in documents}, limit)
         self.embedder = CachedEmbedder(embedder, cache / f"{name}-{key}.vectors.npz")
+        if self.rag.passage_graph is not None:
+            self.embedder.prefill(self.rag.passage_graph.key_index)
         self.name = name
         self.n_documents = len(documents)
+        self._first: QuerySide | None = None
 
     def side(self, settings: ReasoningSettings, *, cached: bool = True) -> QuerySide:
+        """The query side the product builds over this index; the PPR graph is built once per set."""
         emb = self.embedder if cached else self.embedder.inner
-        return build_query_side(self.rag.docs, self.rag.vectors, self.rag.graph, emb, None, settings=settings,
+        side = build_query_side(self.rag.docs, self.rag.vectors, self.rag.graph, emb, None, settings=settings,
                                 indexer=self.rag.indexer)
+        if self._first is None:
+            self._first = side
+        elif not side.ppr.reuse_graph(self._first.ppr):
+            side.ppr.index_graph()
+        return side
 
 
 def tune(sets: Sequence[SetUnderTest], dense: Mapping[str, Mapping[str, Any]], candidates: Sequence[ReasoningSettings],

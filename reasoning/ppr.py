@@ -40,6 +40,7 @@ import scipy.sparse as sp
 
 from graph_index.entities import EntityTable
 from graph_index.indexer import link_entities
+from graph_index.passage_graph import normalise_key
 from reasoning.retrievers import DenseRetriever, allowed_ids, to_evidence
 from tgrag.kernel.errors import ConfigError
 from tgrag.kernel.protocols import GraphStore
@@ -78,11 +79,21 @@ class PPRSettings:
             raise ConfigError("ppr seed counts must be >= 0")
 
 
+def transition(adjacency: sp.csr_array | sp.csr_matrix) -> tuple[sp.csr_array, np.ndarray]:
+    """(row-normalised adjacency, dangling-node mask): the walk matrix of :func:`personalized_pagerank`."""
+    out_weight = np.asarray(adjacency.sum(axis=1)).ravel()
+    inv = np.zeros(adjacency.shape[0])
+    inv[out_weight != 0] = 1.0 / out_weight[out_weight != 0]
+    return sp.csr_array(sp.diags_array(inv) @ adjacency), out_weight == 0
+
+
 def personalized_pagerank(adjacency: sp.csr_array | sp.csr_matrix, personalization: np.ndarray, *,
-                          damping: float = 0.85, max_iter: int = 100, tol: float = 1e-6) -> np.ndarray:
+                          damping: float = 0.85, max_iter: int = 100, tol: float = 1e-6,
+                          walk: tuple[sp.csr_array, np.ndarray] | None = None) -> np.ndarray:
     """PageRank with restart distribution ``personalization`` on a weighted adjacency matrix
     (row = source), the power iteration of ``networkx.pagerank``: rows are normalised to sums of
     1, dangling nodes jump by the personalization, convergence when the L1 change < N × tol.
+    ``walk`` is ``transition(adjacency)`` when the caller keeps it.
 
     Raises ``ConfigError`` for a personalization that is negative or sums to 0 and
     ``networkx.PowerIterationFailedConvergence`` when ``max_iter`` is reached first."""
@@ -93,15 +104,11 @@ def personalized_pagerank(adjacency: sp.csr_array | sp.csr_matrix, personalizati
     if p.shape != (n,) or (p < 0).any() or p.sum() <= 0:
         raise ConfigError("personalization must be a non-negative vector with a positive sum, one per node")
     p = p / p.sum()
-    out_weight = np.asarray(adjacency.sum(axis=1)).ravel()
-    inv = np.zeros(n)
-    inv[out_weight != 0] = 1.0 / out_weight[out_weight != 0]
-    walk = sp.csr_array(sp.diags_array(inv) @ adjacency)
-    dangling = out_weight == 0
+    matrix, dangling = walk if walk is not None else transition(adjacency)
     x = np.full(n, 1.0 / n)
     for _ in range(max_iter):
         last = x
-        x = damping * (x @ walk + x[dangling].sum() * p) + (1 - damping) * p
+        x = damping * (x @ matrix + x[dangling].sum() * p) + (1 - damping) * p
         if np.abs(x - last).sum() < n * tol:
             return x
     import networkx as nx
@@ -164,16 +171,18 @@ class EntityPassageGraph:
         self.edge_fact = np.asarray(fact_of_edge + fact_of_edge, dtype=np.int64)
         self.adjacency = sp.csr_array((self.edge_weights, (r, c)), shape=(n, n))
         self.adjacency.sum_duplicates()
+        self.walk = transition(self.adjacency)  # of the whole graph; a scoped graph gets its own
 
     @classmethod
     def from_stores(cls, passage_ids: Sequence[str], graph: GraphStore, name_vectors_of: object,
                     settings: PPRSettings) -> EntityPassageGraph:
         """Read entities, entity–entity facts and hops from ``graph``; ``name_vectors_of(names)``
-        embeds entity names (an embedder's query side)."""
+        embeds entity names (an embedder's query side), normalised as the passage graph's keys, so an
+        index's key embeddings (``passage_keys.faiss``) hold the same vectors."""
         entities = graph.entities()
         facts = [(f.subject, f.object, f.effective) for f in graph.facts() if f.object_is_entity]
         hops = [(h.src, h.dst, h.score) for h in graph.hops()]
-        names = [e.name for e in entities]
+        names = [normalise_key(e.name) or e.name for e in entities]  # the passage graph's key of the name
         vecs = name_vectors_of(names) if names else np.zeros((0, 1), dtype=np.float32)  # type: ignore[operator]
         return cls(sorted(passage_ids), entities, facts, hops, np.asarray(vecs, dtype=np.float32), settings)
 
@@ -247,6 +256,20 @@ class PPRRetriever:
             self._built_for = version
         return self._graph
 
+    def edge_settings(self) -> tuple[float | int, ...]:
+        st = self.settings
+        return (st.mention_edge, st.fact_edge, st.synonym_edge, st.hop_edge, st.synonym_threshold,
+                st.synonym_neighbours)
+
+    def reuse_graph(self, other: PPRRetriever) -> bool:
+        """Take ``other``'s built graph when it reads the same stores with the same edge settings
+        (query-time settings such as damping or seeds may differ); True when taken."""
+        if other._graph is None or other.graph is not self.graph or other.dense.docs is not self.dense.docs \
+                or other.edge_settings() != self.edge_settings():
+            return False
+        self._graph, self._built_for = other._graph, other._built_for
+        return True
+
     def seeds(self, g: EntityPassageGraph, query: str, qv: np.ndarray, dense: Sequence[tuple[str, float]]
               ) -> dict[int, float]:
         """Personalization mass per node index: linked entities and the top dense passages."""
@@ -294,10 +317,11 @@ class PPRRetriever:
         if not mass:
             return dense[:k]
         kept, adj = g.scoped(allowed, scope, keep_undated)
+        walk = g.walk if adj is g.adjacency else transition(adj)
         position = {int(node): j for j, node in enumerate(kept.tolist())}
         ranking: list[tuple[str, float]] = []
         for round_ in range(st.rounds):
-            scores = self._walk(adj, kept, position, mass)
+            scores = self._walk(adj, walk, kept, position, mass)
             new = self._top_passages(g, kept, scores, allowed, k)
             if ranking and [p for p, _ in new] == [p for p, _ in ranking]:
                 break  # this round added nothing
@@ -311,8 +335,8 @@ class PPRRetriever:
             self.last_seeds = {g.nodes[i]: w for i, w in mass.items()}
         return ranking
 
-    def _walk(self, adj: sp.csr_array, kept: np.ndarray, position: dict[int, int],
-              mass: dict[int, float]) -> np.ndarray:
+    def _walk(self, adj: sp.csr_array, walk: tuple[sp.csr_array, np.ndarray], kept: np.ndarray,
+              position: dict[int, int], mass: dict[int, float]) -> np.ndarray:
         p = np.zeros(len(kept))
         for i, w in mass.items():
             j = position.get(i)
@@ -321,16 +345,15 @@ class PPRRetriever:
         if p.sum() <= 0:
             return p
         st = self.settings
-        return personalized_pagerank(adj, p, damping=st.damping, max_iter=st.max_iter, tol=st.tol)
+        return personalized_pagerank(adj, p, damping=st.damping, max_iter=st.max_iter, tol=st.tol, walk=walk)
 
     @staticmethod
     def _top_passages(g: EntityPassageGraph, kept: np.ndarray, scores: np.ndarray,
                       allowed: set[str] | None, k: int) -> list[tuple[str, float]]:
-        is_passage = g.kind[kept] == PASSAGE
-        idx = np.flatnonzero(is_passage)
-        order = sorted(idx.tolist(), key=lambda j: (-scores[j], g.nodes[kept[j]]))
+        idx = np.flatnonzero(g.kind[kept] == PASSAGE)
+        order = idx[np.lexsort((kept[idx], -scores[idx]))]  # nodes are sorted by id: ties by id
         out = []
-        for j in order:
+        for j in order.tolist():
             pid = g.nodes[kept[j]]
             if allowed is None or pid in allowed:
                 out.append((pid, float(scores[j])))

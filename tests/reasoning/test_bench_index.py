@@ -82,3 +82,12 @@ def test_the_split_is_stable_and_cached_embeddings_are_the_embedders(tmp_path: P
     assert np.allclose(again.encode(["c d", "a b"], kind="query"), vecs[::-1])
     assert np.allclose(vecs, HashingEmbedder().encode(["a b", "c d"], kind="query"))
     assert bench.recall_at(["x", "y", "z"], ["y", "w"], 2) == 0.5
+    # key embeddings of an index stand in for embedding the same texts again
+    from tgrag.stores.faiss_index import FaissVectorIndex
+
+    keys = FaissVectorIndex(HashingEmbedder().dim)
+    keys.add(["key:pal gabor", "other"], HashingEmbedder().encode(["pal gabor", "x"], kind="query"))
+    fresh = bench.CachedEmbedder(HashingEmbedder())
+    assert fresh.prefill(keys) == 1
+    assert np.allclose(fresh.encode(["pal gabor"], kind="query"),
+                       HashingEmbedder().encode(["pal gabor"], kind="query"), atol=1e-6)

@@ -206,3 +206,13 @@ def test_query_side_builds_ppr_and_fusion_and_embeds_a_question_once():
     evidence = side.retriever().retrieve("Who was the father of Pal Gabor?", 3)
     assert len(evidence) == 3 and Counting.calls == 1
     assert side.retriever("ppr") is side.ppr
+
+
+def test_a_built_graph_is_reused_only_with_the_same_edge_settings():
+    env, _ = _env_with_entities()
+    dense = DenseRetriever(env.docs, env.vectors, env.embedder)
+    first = PPRRetriever(dense, env.graph, settings=PPRSettings(damping=0.5))
+    built = first.index_graph()
+    assert PPRRetriever(dense, env.graph, settings=PPRSettings(damping=0.7)).reuse_graph(first)
+    other = PPRRetriever(dense, env.graph, settings=PPRSettings(hop_edge=2.0))
+    assert not other.reuse_graph(first) and other.index_graph() is not built
