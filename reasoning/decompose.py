@@ -57,10 +57,62 @@ def looks_single_hop(question: str) -> bool:
     no chain of nested descriptions ("the maker *of the* Pico-7 drone's owner"), at most one
     possessive. Such a question names its entity directly and needs one retrieval, not a split."""
     words = question.strip().split()
-    rest = " ".join(words[1:])
+    lead = next((i for i, w in enumerate(words[:3]) if _WH.fullmatch(w.lower().strip("?,"))), 0)
+    rest = " ".join(words[lead + 1:])  # after the question word ("In which town ...": after "which")
     if _RELATIVE.search(rest) or _OF_CHAIN.search(question):
         return False
     return len(_POSSESSIVE.findall(question)) <= 1
+
+
+_REL_CLAUSE = re.compile(r"\bthe\s+(?P<noun>(?:[a-z]+\s+){0,2}?[a-z]+)\s+(?P<rel>that|which|who|whom)\s+",
+                         re.IGNORECASE)
+_OF_DESC = re.compile(r"(?<=\s)the\s+(?P<noun>[a-z]+(?:\s+[a-z]+)?)\s+of\s+(?P<rest>.+?)\s*\?\s*$",
+                      re.IGNORECASE)
+
+
+_NOT_NOUN = frozenset(["is", "was", "are", "were", "be", "been", "in", "on", "at", "of", "for", "from", "by", "to", "with", "and", "or", "as", "located", "based", "born", "headquartered", "founded"])
+
+
+def _extend_noun(q: str, end: int) -> int:
+    """Extend an entity's end over up to two following common nouns ("the Pico-7 *drone*"), stopping
+    at verbs, participles and prepositions ("Brightmoor Foods *headquartered*")."""
+    for _ in range(2):
+        m = re.match(r"\s+([a-z][a-z-]*)", q[end:])
+        if not m or m.group(1) in _NOT_NOUN or m.group(1).endswith(("ed", "ing")):
+            break
+        end += m.end()
+    return end
+
+
+def bridge_split(question: str, entity_spans: list[tuple[int, int]]) -> list[str] | None:
+    """LLM-free split of a bridge question whose description of the bridge entity names another
+    entity: "Who founded *the company that makes the Pico-7 drone*?" → ["Which company makes the
+    Pico-7 drone?", "Who founded #1?"]; "Which company owns *the maker of the Pico-7 drone*?" →
+    ["Who is the maker of the Pico-7 drone?", "Which company owns #1?"]. The description ends where
+    the first named entity after it ends (``entity_spans``: character spans of linked entities).
+    None when the question has no such description."""
+    q = question.strip()
+    m = _REL_CLAUSE.search(q)
+    if m and m.start() > 0:
+        after = [e for s, e in entity_spans if s >= m.end()]
+        if after:
+            end = _extend_noun(q, min(after))
+            clause = q[m.end(): end].strip()
+            if clause:
+                inner = f"Which {m.group('noun')} {clause}?" if m.group("rel").lower() in ("that", "which") \
+                    else f"Who {clause}?"
+                outer = (q[: m.start()] + "#1" + q[end:]).strip()
+                if not outer.endswith("?"):
+                    outer = outer.rstrip(".") + "?"
+                return [inner, re.sub(r"\s+", " ", outer)]
+    m2 = _OF_DESC.search(q)
+    if m2 and any(s >= m2.start("rest") for s, _ in entity_spans):
+        head = q[: m2.start()].strip()
+        words = head.split()
+        if len(words) >= 2 and words[-1].lower() not in ("is", "was", "are", "were"):
+            rest = m2.group("rest").rstrip("?").strip()
+            return [f"Who or what is the {m2.group('noun')} of {rest}?", f"{head} #1?"]
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,11 +218,16 @@ class Decomposer:
         msgs.append(Message("user", f"Question: {question}"))
         return tuple(msgs)
 
-    def decompose(self, question: str, *, scope: TimeInterval | None = None, scoped: bool = True
-                  ) -> Decomposition:
+    def decompose(self, question: str, *, scope: TimeInterval | None = None, scoped: bool = True,
+                  entity_spans: list[tuple[int, int]] | None = None) -> Decomposition:
         if self.keep_comparisons and is_comparison(question):
             return Decomposition(question, build_tree(question, [question], scope, scoped=scoped),
                                  reason="comparison")
+        if entity_spans:
+            split = bridge_split(question, entity_spans)
+            if split is not None:  # a described bridge entity: split without asking the LLM
+                return Decomposition(question, build_tree(question, split, scope, scoped=scoped),
+                                     reason="bridge description")
         usage = Usage()
         errors: list[str] = []
         msgs = self.messages(question)

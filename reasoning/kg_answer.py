@@ -45,6 +45,7 @@ _WHEN = re.compile(r"^\s*(?:when\b|(?:on|in)\s+(?:what|which)\s+(?:date|day|year
                    r"(?:what|which)\s+(?:date|day|year|month)\b)", re.IGNORECASE)
 _PLURAL = re.compile(r"^\s*(?:which|what)\s+\w+s\b|\b(?:all|list)\b", re.IGNORECASE)
 _EPS = 1e-9
+_NOT_WHO = frozenset({"GPE", "LOC", "FAC", "DATE", "TIME", "MONEY", "PERCENT", "QUANTITY", "CARDINAL", "ORDINAL"})
 
 
 class EntityLinker(Protocol):
@@ -255,7 +256,9 @@ class KGAnswerer:
         if not facts:
             return [], relation, ents
         other_ids = {f.object for f in facts.values() if f.object_is_entity} | {f.subject for f in facts.values()}
-        names.update({e.entity_id: e.name for e in self.graph.entities(other_ids - set(names))})
+        others = self.graph.entities(other_ids - set(names))
+        names.update({e.entity_id: e.name for e in others})
+        types = {e.entity_id: e.type for e in [*linked, *others]}
         scores = self.predicate_scores(relation, [f.predicate for f in facts.values()])
         when = bool(_WHEN.search(question))
         who = bool(_WHO.search(question))
@@ -275,8 +278,8 @@ class KGAnswerer:
                     continue
                 answer = f.valid.describe()
             else:
-                if who and not other_is_entity:
-                    continue
+                if who and (not other_is_entity or types.get(other, "") in _NOT_WHO):
+                    continue  # "who" asks for a person or an organisation, not a place or a date
                 answer = names.get(other, other) if other_is_entity else other
             eff = f.effective
             if scope is not None and (eff is None or not eff.overlaps(scope)):

@@ -47,3 +47,21 @@ def test_api_time_scoped_answers_and_abstention(index_dir: Path) -> None:
     assert stats["facts"] > 0 and stats["time_nodes"] > 0 and stats["hops"] > 0
     assert rag.summary("2022") is not None and rag.summary("2022").summary
     assert any(f.invalid_at is not None for f in rag.timeline("Veltrane Robotics")), "no superseded fact"
+
+
+def test_kg_path_and_reader_path_with_the_real_models(index_dir: Path) -> None:
+    """A role-in-a-year question is answered from the knowledge graph (real spaCy facts, real
+    embedding match of "chair" to the predicate "chair of") with no LLM call and the fact's source
+    passage cited; a question the KG cannot answer (a revenue stated only in text) goes to the reader."""
+    from tgrag.models.cache import CachedLLM
+    from tgrag.models.llamacpp_llm import LlamaCppLLM
+
+    llm = CachedLLM(LlamaCppLLM(model="0.5b"), index_dir / "llm_cache.sqlite")
+    rag = TemporalGraphRAG.open(index_dir, llm=llm, show_progress=False)
+    chair = rag.query("Who was the chair of Veltrane Robotics in 2020?")
+    assert chair.text == "Ingrid Halvorsen" and chair.usage.calls == 0
+    assert [s.data["path"] for s in chair.trace if s.stage == "answer"] == ["kg"]
+    assert any(c.kind.value == "passage" and c.doc_id == "vr-002" for c in chair.citations)
+    revenue = rag.query("What was the revenue of Veltrane Robotics in Q3 2023?")
+    assert revenue.usage.calls >= 1 and [s.data["path"] for s in revenue.trace if s.stage == "answer"] == ["reader"]
+    assert revenue.evidence and revenue.time_scope is not None and revenue.time_scope.label() == "2023-Q3"

@@ -113,3 +113,32 @@ def test_keeping_comparisons_whole_can_be_switched_off() -> None:
     llm = ScriptedLLM(default=reply("When was Alan Crosland born?", "When was Kurt Voss born?"))
     d = Decomposer(llm, keep_comparisons=False).decompose("Who was born first, Alan Crosland or Kurt Voss?")
     assert d.is_split and len(llm.calls) == 1
+
+
+def test_bridge_split_turns_a_described_bridge_entity_into_a_chain_without_the_llm():
+    from reasoning.decompose import bridge_split
+
+    def spans(q: str, *names: str) -> list[tuple[int, int]]:
+        return [(q.find(n), q.find(n) + len(n)) for n in names]
+
+    q = "Who founded the company that makes the Pico-7 drone?"
+    assert bridge_split(q, spans(q, "Pico-7")) == ["Which company makes the Pico-7 drone?", "Who founded #1?"]
+    q = "In which town is the company that acquired Brightmoor Foods headquartered?"
+    assert bridge_split(q, spans(q, "Brightmoor Foods")) == ["Which company acquired Brightmoor Foods?",
+                                                             "In which town is #1 headquartered?"]
+    q = "Which company owns the maker of the Pico-7 drone?"
+    assert bridge_split(q, spans(q, "Pico-7")) == ["Who or what is the maker of the Pico-7 drone?",
+                                                   "Which company owns #1?"]
+    q = "Who was the chief executive of Veltrane Robotics in June 2020?"  # the relation itself, not a bridge
+    assert bridge_split(q, spans(q, "Veltrane Robotics")) is None
+    assert bridge_split("Who founded the company that makes drones?", []) is None  # no named entity
+
+
+def test_decomposer_uses_the_bridge_split_before_asking_the_llm():
+    from tgrag.testing import ScriptedLLM
+
+    llm = ScriptedLLM()  # any call raises
+    q = "Who founded the company that makes the Pico-7 drone?"
+    d = Decomposer(llm).decompose(q, entity_spans=[(q.find("Pico-7"), q.find("Pico-7") + 6)])
+    assert d.reason == "bridge description" and d.is_split and llm.calls == []
+    assert d.subquestions[1].depends_on == (1,)

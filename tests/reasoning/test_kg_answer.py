@@ -203,3 +203,17 @@ def test_multi_relation_questions_are_left_to_the_reader(world):
     docs, vectors, graph, emb, linker, _ = world
     res = KGAnswerer(graph, linker, emb).answer("Who founded the company that owns Brightmoor Foods?", None)
     assert res.status == "none" and res.reason == "not a single-relation question"
+
+
+def test_a_chain_whose_hops_the_kg_holds_is_answered_hop_by_hop_without_a_call(world):
+    llm = ScriptedLLM()  # any call would raise
+    docs, vectors, graph, emb, linker, facts = world
+    acme, quill = facts[3].subject, facts[3].object  # "owns" as the hashing embedder can match "owns"
+    graph.upsert([Fact.make(acme, "owns", quill, object_is_entity=True, valid=_iv("2020", None), observed_at=None,
+                            source_passage_id=facts[3].source_passage_id, doc_id=facts[3].doc_id)])
+    side = build_query_side(docs, vectors, graph, emb, llm, indexer=linker, settings=ReasoningSettings())
+    ans = TemporalReasoner(side, llm).answer("In which town is the company that owns Quill Labs headquartered?")
+    subs = [s.data for s in ans.trace if s.stage == "subanswer"]
+    assert [s["path"] for s in subs] == ["kg", "kg"] and [s["answer"] for s in subs] == ["Acme Dyes", "Harrowgate"]
+    assert ans.text == "Harrowgate" and llm.calls == []
+    assert [s.data["path"] for s in ans.trace if s.stage == "answer"] == ["subquestions"]
