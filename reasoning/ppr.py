@@ -52,11 +52,12 @@ PASSAGE, ENTITY = 0, 1
 
 @dataclass(frozen=True, slots=True)
 class PPRSettings:
-    damping: float = 0.5  # probability of following an edge (HippoRAG 2 uses 0.5)
+    # defaults: the best of bench/retrieval.py's grid on the tune half (retrieval.json "tuning")
+    damping: float = 0.7  # probability of following an edge (HippoRAG 2 uses 0.5)
     passage_seeds: int = 5  # top dense passages in the personalization
-    entity_seeds: int = 5  # entities linked by name-embedding similarity (besides names found verbatim)
+    entity_seeds: int = 0  # entities linked by name-embedding similarity (besides names found verbatim)
     entity_min_similarity: float = 0.5
-    passage_weight: float = 0.05  # node-type weight of passage seeds (entity seeds weigh 1)
+    passage_weight: float = 0.5  # node-type weight of passage seeds (entity seeds weigh 1)
     specificity: bool = True  # divide an entity seed by its number of mentioning passages
     mention_edge: float = 1.0
     fact_edge: float = 1.0
