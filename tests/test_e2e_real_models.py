@@ -25,7 +25,7 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_cli_as_of_cites_only_passages_dated_up_to_then(index_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capsys.readouterr()
     assert main(["ask", str(index_dir), "What is the price of the Pico-7 drone?", "--as-of", "2021-12-31",
-                 "--json", "--no-progress"]) == 0
+                 "--json", "--no-progress", "--reader", "0.5b"]) == 0  # the small reader keeps CI fast
     ans = json.loads(capsys.readouterr().out)
     assert ans["time_scope"]["end"].startswith("2022-01-01")
     read = [e for e in ans["evidence"] if e["kind"] == "passage"]
@@ -36,7 +36,9 @@ def test_cli_as_of_cites_only_passages_dated_up_to_then(index_dir: Path, capsys:
 
 
 def test_api_time_scoped_answers_and_abstention(index_dir: Path) -> None:
-    rag = TemporalGraphRAG.open(index_dir, show_progress=False)
+    from tgrag.models.llamacpp_llm import LlamaCppLLM
+
+    rag = TemporalGraphRAG.open(index_dir, llm=LlamaCppLLM(model="0.5b"), show_progress=False)
     early = rag.query("Who was the chief executive of Veltrane Robotics in June 2020?")
     assert score_answer(early.text, ["Mara Ellison"], early.abstained)[0], early.text
     assert early.time_scope is not None and early.time_scope.label() == "2020-06"

@@ -22,7 +22,7 @@ def models():
     from tgrag.models.embedders import SentenceTransformerEmbedder
     from tgrag.models.llamacpp_llm import LlamaCppLLM
 
-    return SentenceTransformerEmbedder(), LlamaCppLLM()
+    return SentenceTransformerEmbedder(), LlamaCppLLM(model="0.5b")  # the small reader keeps CI fast
 
 
 @pytest.mark.slow
