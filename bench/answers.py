@@ -72,7 +72,7 @@ def embedded_models(args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def per_question(ans: Answer, golds: Sequence[str], seconds: float, gold_ids: Sequence[str]) -> dict[str, Any]:
-    ev_ids = [e.ref_id for e in ans.evidence]
+    ev_ids = [e.doc_id or e.ref_id for e in ans.evidence]  # gold ids are corpus (document) ids
     return {"prediction": ans.text, "abstained": ans.abstained, "em": exact_match(ans.text, golds),
             "f1": f1_score(ans.text, golds), "llm_calls": ans.usage.calls, "cached_calls": ans.usage.cached_calls,
             "prompt_tokens": ans.usage.prompt_tokens, "completion_tokens": ans.usage.completion_tokens,
