@@ -12,13 +12,17 @@ Merging policy (documented, deterministic):
    embedding cosine of the two names is ≥ ``threshold``. Lexical gating keeps the embedding from
    merging siblings such as "University of Bonn" / "University of Graz".
 
-The canonical name of an entity is the first surface form seen; later ones become aliases.
+3. **Canonical name and type** — a function of the set of (passage, surface form, type) mentions
+   (:func:`canonical`): the surface form seen in the most passages, ties to the lexicographically
+   smallest; the same for the type. Inserting in any order or in any batches gives the same entity,
+   and a delete re-derives both from the mentions that remain. Every other surface form is an alias.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import insort
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -112,13 +116,23 @@ class EntityTable:
         if old is not None:
             for p in set(old.mentions) - set(entity.mentions):
                 self.by_passage[p].discard(entity.entity_id)
+            keep = {normal_form(s) for s in (entity.name, *entity.aliases)}
+            for norm in self._norms_of(old):  # names it lost are forgotten; the rest follow its type
+                if norm in keep and old.type == entity.type:
+                    continue
+                for key in _blocking_keys(norm):
+                    self._unblock(old.type, key, norm)
+                    if norm in keep:
+                        insort(self._blocks[(entity.type, key)], norm)
+                if norm not in keep:
+                    del self.by_norm[norm]
         self.by_id[entity.entity_id] = entity
         for surface in (entity.name, *entity.aliases):
             norm = normal_form(surface)
             if norm and norm not in self.by_norm:
                 self.by_norm[norm] = entity.entity_id
                 for key in _blocking_keys(norm):
-                    self._blocks[(entity.type, key)].append(norm)
+                    insort(self._blocks[(entity.type, key)], norm)
         for p in entity.mentions:
             self.by_passage[p].add(entity.entity_id)
 
@@ -126,19 +140,26 @@ class EntityTable:
         entity = self.by_id.pop(entity_id, None)
         if entity is None:
             return
-        for surface in (entity.name, *entity.aliases):
-            norm = normal_form(surface)
-            if self.by_norm.get(norm) == entity_id:
-                del self.by_norm[norm]
-                for key in _blocking_keys(norm):
-                    block = self._blocks.get((entity.type, key))
-                    if block is not None and norm in block:
-                        block.remove(norm)
+        for norm in self._norms_of(entity):
+            del self.by_norm[norm]
+            for key in _blocking_keys(norm):
+                self._unblock(entity.type, key, norm)
         for p in entity.mentions:
             self.by_passage[p].discard(entity_id)
 
+    def _norms_of(self, entity: Entity) -> list[str]:
+        """The normal forms of ``entity``'s names that this table maps to it."""
+        norms = {normal_form(s) for s in (entity.name, *entity.aliases)}
+        return sorted(n for n in norms if n and self.by_norm.get(n) == entity.entity_id)
+
+    def _unblock(self, type_: str, key: str, norm: str) -> None:
+        block = self._blocks.get((type_, key))
+        if block is not None and norm in block:
+            block.remove(norm)
+
     def candidates(self, norm: str, type_: str, limit: int = 200) -> list[str]:
-        """Existing normal forms of the same type sharing a blocking key with ``norm``."""
+        """Existing normal forms of the same type sharing a blocking key with ``norm`` (blocks are kept
+        sorted, so the ``limit`` cut does not depend on insertion order)."""
         out: set[str] = set()
         for key in _blocking_keys(norm):
             out.update(self._blocks.get((type_, key), ())[:limit])
@@ -214,9 +235,35 @@ class EmbeddingEntityResolver:
         return {a: b for a, (_, b) in best.items()}
 
 
-def merge_mentions(entity: Entity, add: Iterable[str] = (), remove: Iterable[str] = ()) -> Entity:
-    mentions = (set(entity.mentions) | set(add)) - set(remove)
-    return replace(entity, mentions=tuple(sorted(mentions)))
+def canonical(forms: Iterable[tuple[str, str, str]]) -> tuple[str, str] | None:
+    """(name, type) of an entity seen with ``forms`` = (passage id, surface, type) triples: the
+    surface form in the most passages, ties to the lexicographically smallest; the type likewise
+    (an empty type only when no mention has one). None when there are no forms."""
+    names: dict[str, set[str]] = defaultdict(set)
+    types: dict[str, set[str]] = defaultdict(set)
+    for pid, surface, type_ in forms:
+        names[surface].add(pid)
+        types[type_].add(pid)
+    if not names:
+        return None
+    typed = {t: ps for t, ps in types.items() if t} or types
+    return (min(names, key=lambda n: (-len(names[n]), n)), min(typed, key=lambda t: (-len(typed[t]), t)))
+
+
+def merge_mentions(entity: Entity, add: Iterable[str] = (), remove: Iterable[str] = (), *,
+                   forms: Iterable[tuple[str, str, str]] = ()) -> Entity:
+    """``entity`` with passages ``add`` and mention ``forms`` added and passages ``remove`` gone;
+    its name, type and aliases (its other surface forms) re-derived from the forms that remain
+    (:func:`canonical`), as a build of just those mentions would make them. An entity without forms
+    yet (new, or from an index written before forms were kept) keeps its names as aliases too."""
+    gone = set(remove)
+    mentions = (set(entity.mentions) | set(add) | {f[0] for f in forms}) - gone
+    kept = tuple(sorted({f for f in (*entity.forms, *forms) if f[0] not in gone}))
+    name, type_ = canonical(kept) or (entity.name, entity.type)
+    earlier = () if entity.forms else (entity.name, *entity.aliases)
+    surfaces = {*earlier, *(f[1] for f in kept)} - {name}
+    return replace(entity, name=name, type=type_, aliases=tuple(sorted(surfaces)),
+                   mentions=tuple(sorted(mentions)), forms=kept)
 
 
 def entities_by_name(table: EntityTable, names: Iterable[str]) -> Mapping[str, Entity]:

@@ -110,19 +110,19 @@ class GraphIndexer:
         names += [(f.subject, f.subject_type) for f in result.facts]
         names += [(f.obj, f.object_type) for f in result.facts if f.object_is_entity]
         ids = self.resolver.resolve(names, table)
-        seen: dict[str, set[str]] = defaultdict(set)
+        seen: dict[str, set[tuple[str, str, str]]] = defaultdict(set)  # id -> (passage, surface, type)
         for m in result.entities:
             if (m.name, m.type) in ids:
-                seen[ids[(m.name, m.type)]].add(m.passage_id)
+                seen[ids[(m.name, m.type)]].add((m.passage_id, m.name, m.type))
         new_facts: dict[str, Fact] = {}
         for rf in result.facts:
             sid = ids.get((rf.subject, rf.subject_type))
             oid = ids.get((rf.obj, rf.object_type)) if rf.object_is_entity else rf.obj
             if sid is None or oid is None or (rf.object_is_entity and sid == oid):
                 continue
-            seen[sid].add(rf.passage_id)
+            seen[sid].add((rf.passage_id, rf.subject, rf.subject_type))
             if rf.object_is_entity:
-                seen[oid].add(rf.passage_id)
+                seen[oid].add((rf.passage_id, rf.obj, rf.object_type))
             fact = Fact.make(sid, rf.predicate, oid, object_is_entity=rf.object_is_entity, valid=rf.valid,
                              observed_at=rf.observed_at, source_passage_id=rf.passage_id,
                              doc_id=rf.doc_id, confidence=rf.confidence, text=rf.text)
@@ -134,7 +134,7 @@ class GraphIndexer:
             ent = table.get(eid)
             if ent is None:
                 continue
-            ent = merge_mentions(ent, add=seen[eid])
+            ent = merge_mentions(ent, forms=seen[eid])
             table.put(ent)
             touched.append(ent)
         self.graph.upsert(touched)

@@ -278,14 +278,27 @@ class PassageGraphBuilder:
         self._queries: dict[str, PassageQueries] | None = None
         self._texts: dict[str, str] = {}
         self._hops: dict[str, Hop] | None = None  # what the graph store holds
+        self._names: dict[str, str] | None = None  # entity id -> name when the queries were made
 
     # -- state --------------------------------------------------------------------------------
     def _state(self, exclude: set[str]) -> dict[str, PassageQueries]:
         if self._queries is None:
             existing = [p for p in self.docs.iter_passages() if p.passage_id not in exclude]
             self._queries = {}
+            self._names = None
             self._register(existing)
         return self._queries
+
+    def _renamed(self, existing: set[str]) -> list[Passage]:
+        """Passages of ``existing`` that mention an entity whose canonical name changed since their
+        queries were made (a write can change it: ``graph_index.entities.canonical``); their
+        queries name it, so they are made again, as a one-batch build would make them."""
+        now = {e.entity_id: (e.name, e.mentions) for e in self.graph.entities()}
+        before, self._names = self._names, {eid: name for eid, (name, _) in now.items()}
+        if before is None:
+            return []
+        pids = {pid for eid, (name, mentions) in now.items() if before.get(eid, name) != name for pid in mentions}
+        return self.docs.get_passages(sorted(pids & existing)) if pids & existing else []
 
     def _register(self, passages: Sequence[Passage]) -> None:
         assert self._queries is not None
@@ -316,6 +329,7 @@ class PassageGraphBuilder:
         self._queries = None
         self._texts = {}
         self._hops = None
+        self._names = None
 
     def _stored_hops(self) -> dict[str, Hop]:
         if self._hops is None:
@@ -338,8 +352,9 @@ class PassageGraphBuilder:
         for pid in gone_ids:
             state.pop(pid, None)
             self._texts.pop(pid, None)
-        if new:
-            self._register(new)
+        renamed = self._renamed(set(state) - new_ids)
+        if new or renamed:
+            self._register([*new, *renamed])
         want = {h.hop_id: h for h in self._link(set(state), state)} if state else {}
         have = self._stored_hops()
         stale = sorted(hid for hid in have if hid not in want)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -90,28 +90,36 @@ class Passage:
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Entity:
-    """A named thing. ``entity_id`` hashes the normal form of its canonical name."""
+    """A named thing. ``entity_id`` hashes the normal form of the name that created it.
+
+    ``forms`` holds every (passage id, surface form, type) it was seen with. The canonical ``name``
+    and ``type`` are a function of that set (``graph_index.entities.canonical``), so an entity does
+    not depend on the order in which its mentions were inserted, and a delete re-derives both from
+    the mentions that remain.
+    """
 
     entity_id: str
     name: str
     type: str = ""
     aliases: tuple[str, ...] = ()
     mentions: tuple[str, ...] = ()  # passage ids where it is mentioned
+    forms: tuple[tuple[str, str, str], ...] = ()  # sorted (passage id, surface form, type)
 
     @staticmethod
     def make(name: str, normal_form: str, *, type: str = "", aliases: tuple[str, ...] = (),
-             mentions: tuple[str, ...] = ()) -> Entity:
+             mentions: tuple[str, ...] = (), forms: Iterable[tuple[str, str, str]] = ()) -> Entity:
         return Entity(content_id("ent", normal_form), name, type, tuple(sorted(set(aliases))),
-                      tuple(sorted(set(mentions))))
+                      tuple(sorted(set(mentions))), tuple(sorted(set(forms))))
 
     def to_dict(self) -> dict[str, Any]:
         return {"entity_id": self.entity_id, "name": self.name, "type": self.type,
-                "aliases": list(self.aliases), "mentions": list(self.mentions)}
+                "aliases": list(self.aliases), "mentions": list(self.mentions),
+                "forms": [list(f) for f in self.forms]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Entity:
         return cls(d["entity_id"], d["name"], d.get("type", ""), tuple(d.get("aliases") or ()),
-                   tuple(d.get("mentions") or ()))
+                   tuple(d.get("mentions") or ()), tuple((str(p), str(n), str(t)) for p, n, t in d.get("forms") or ()))
 
 
 @dataclass(frozen=True, slots=True)

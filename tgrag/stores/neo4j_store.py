@@ -4,8 +4,9 @@
 Graph model (labels and relationship type are fixed constants, validated at import; every value
 travels as a query parameter, never spliced into Cypher):
 
-- ``(:TgEntity {id, name, type, aliases, mentions, stub})``; ``stub = true`` marks an entity id
-  that only facts name (never upserted) — invisible to ``entities``/``counts``, as in networkx.
+- ``(:TgEntity {id, name, type, aliases, mentions, forms, stub})`` (``forms`` as JSON text);
+  ``stub = true`` marks an entity id that only facts name (never upserted) — invisible to
+  ``entities``/``counts``, as in networkx.
 - ``(:TgFact {id, subject, predicate, object, oie, dated, vs, ve, gran, obs, inv, sup, passage,
   doc, conf, text, live, es, ee})`` — the fact record; ``vs/ve`` the validity bounds, ``es/ee`` the
   effective bounds (validity clipped at ``inv``), ``live`` whether an effective interval exists.
@@ -31,6 +32,7 @@ rows; transient failures are retried ``max_retries`` times, then raise
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import time
@@ -57,7 +59,7 @@ _NAMESPACE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 # -- Cypher (fixed text; values only as parameters) ----------------------------------------------
 _UPSERT_ENTITIES = (f"UNWIND $rows AS row MERGE (e:{_ENT} {{key: row.key}}) "
                     "SET e.ns = row.ns, e.id = row.id, e.name = row.name, e.type = row.type, "
-                    "e.aliases = row.aliases, e.mentions = row.mentions, e.stub = false")
+                    "e.aliases = row.aliases, e.mentions = row.mentions, e.forms = row.forms, e.stub = false")
 _DROP_EDGES_OF_FACTS = (f"UNWIND $keys AS k MATCH (f:{_FACT} {{key: k}}) WHERE f.oie "
                         f"MATCH (:{_ENT} {{key: f.skey}})-[r:{REL}]->() WHERE r.fid = f.id DELETE r")
 _UPSERT_FACTS = f"UNWIND $rows AS row MERGE (f:{_FACT} {{key: row.key}}) SET f = row"
@@ -415,12 +417,13 @@ def _during_conditions(var: str, during: TimeInterval | None, params: dict[str, 
 # -- records ↔ rows ---------------------------------------------------------------------------------
 def _entity_row(e: Entity) -> dict[str, Any]:
     return {"id": e.entity_id, "name": e.name, "type": e.type, "aliases": list(e.aliases),
-            "mentions": list(e.mentions)}
+            "mentions": list(e.mentions), "forms": json.dumps([list(f) for f in e.forms], ensure_ascii=False)}
 
 
 def _entity(p: Any) -> Entity:
+    forms = json.loads(p.get("forms") or "[]")
     return Entity(p["id"], p["name"], p.get("type") or "", tuple(p.get("aliases") or ()),
-                  tuple(p.get("mentions") or ()))
+                  tuple(p.get("mentions") or ()), tuple((str(a), str(b), str(c)) for a, b, c in forms))
 
 
 def _fact_row(f: Fact) -> dict[str, Any]:
