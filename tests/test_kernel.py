@@ -71,7 +71,8 @@ def _iv(label: str) -> TimeInterval:
 def test_records_round_trip() -> None:
     doc = Document.make("Acme hired Ann.", date=_iv("2021"), title="Acme")
     p = Passage.make(doc, doc.text, 0)
-    e = Entity.make("Acme Inc.", "acme", type="ORG", aliases=("Acme", "Acme Inc."), mentions=(p.passage_id,))
+    e = Entity.make("Acme Inc.", "acme", type="ORG", aliases=("Acme", "Acme Inc."), mentions=(p.passage_id,),
+                    forms=[(p.passage_id, "Acme Inc.", "ORG"), (p.passage_id, "Acme", "")])
     f = Fact.make(e.entity_id, "hire", "Ann", object_is_entity=False, valid=_iv("2021-03"),
                   observed_at=doc.date.start, source_passage_id=p.passage_id, doc_id=doc.doc_id, text=doc.text)
     f2 = f.superseded(datetime(2021, 3, 20, tzinfo=UTC), "fact:x")

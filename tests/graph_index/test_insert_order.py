@@ -48,7 +48,7 @@ def _typed(text: str) -> tuple[str, str]:
 
 DOCS = {
     "a": {"id": "a", "title": "Policy Xenon", "date": "2020-02-01",
-          "text": "Indian government [ORG] | announced | Policy Xenon [MISC]. Policy Xenon covers Project Yarrow."},
+          "text": "Policy Xenon [MISC] | issued by | indian government [ORG]. Policy Xenon covers Project Yarrow."},
     "b": {"id": "b", "title": "Project Yarrow", "date": "2021-05-01",
           "text": "Indian Government [PERSON] | funds | Project Yarrow [ORG]. Project Yarrow follows Policy Xenon."},
     "c": {"id": "c", "title": "Project Zeta", "date": "2021-06-01",
@@ -82,8 +82,11 @@ def test_insert_order_and_batching_give_one_index() -> None:
     expected = state(one)
     assert expected["hops"] and expected["facts"] and expected["time_nodes"]
     ent = government(one)
-    # "Indian Government" is in 2 passages, "Indian government" in 1; ORG in 2, PERSON in 1
-    assert (ent.name, ent.type, ent.aliases) == ("Indian Government", "ORG", ("Indian government",))
+    # "Indian Government" is in 2 passages, "indian government" in 1; ORG in 2, PERSON in 1
+    assert (ent.name, ent.type, ent.aliases) == ("Indian Government", "ORG", ("indian government",))
+    # a hop's question names the entity as the whole corpus names it, even from a passage inserted
+    # before the name changed (its text spells it "indian government", which no span finds)
+    assert any(json.loads(h)["query"] == "Who or what is Indian Government?" for h in expected["hops"])
     for batches in (["a", "bc"], ["bc", "a"], ["b", "a", "c"], ["c", "b", "a"]):
         assert state(build(*batches)) == expected, batches
 
@@ -93,7 +96,7 @@ def test_delete_re_derives_name_and_type_from_the_remaining_mentions() -> None:
     rag.delete("b")
     rag.delete("c")
     ent = government(rag)
-    assert (ent.name, ent.type, ent.aliases) == ("Indian government", "ORG", ())
+    assert (ent.name, ent.type, ent.aliases) == ("indian government", "ORG", ())
     assert state(rag) == state(build("a"))
     rag.insert([DOCS["b"]])  # a tie: one passage each; the smaller name and type win
     assert (government(rag).name, government(rag).type) == ("Indian Government", "ORG")

@@ -262,7 +262,8 @@ class GraphStoreContract:
         assert store.hops() == [h4, h1, h2, h3]
 
     def test_entity_lookup_order_and_fields(self, store: GraphStore) -> None:
-        weird = Entity("ent:weird", "O'Brien \"}) DETACH DELETE n //", "person", ("Ö'B", "x"), ())
+        weird = Entity("ent:weird", "O'Brien \"}) DETACH DELETE n //", "person", ("Ö'B", "x"), ("psg:1", "psg:2"),
+                       (("psg:1", "O'Brien \"}) DETACH DELETE n //", "person"), ("psg:2", "Ö'B", "")))
         store.upsert([A, B, weird])
         assert store.entities([B.entity_id, "ent:none", A.entity_id]) == [B, A]
         assert store.entities(["ent:weird"]) == [weird]
