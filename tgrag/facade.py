@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from tgrag.ingest import document_from_row, passages_of
+from tgrag.ingest import document_from_row, passage_text, passages_of
 from tgrag.kernel.batch import WriteBatch
 from tgrag.kernel.errors import ConfigError, IndexCorruptError, InputError, NotFoundError
 from tgrag.kernel.protocols import LLM, Embedder, GraphStore, Transactional, VectorIndex
@@ -70,9 +70,6 @@ class DeleteReport:
                 "facts_removed": self.facts_removed, "time_nodes_recomputed": list(self.time_nodes_recomputed)}
 
 
-def passage_text(p: Passage) -> str:
-    """What a passage is embedded as: its title (often the entity it is about) and its text."""
-    return f"{p.title}\n{p.text}" if p.title else p.text
 
 
 def resolve_scope(as_of: str | datetime | None, between: tuple[Any, Any] | None) -> TimeInterval | None:

@@ -120,3 +120,8 @@ def load_documents(paths: Iterable[str | Path]) -> list[Document]:
         else:
             out.extend(load_jsonl_documents(p))
     return out
+
+
+def passage_text(p: Passage) -> str:
+    """What a passage is embedded as: its title (often the entity it is about) and its text."""
+    return f"{p.title}\n{p.text}" if p.title else p.text

@@ -74,7 +74,7 @@ def rebuild(rag: Any) -> dict[str, Any]:
         if rag.passage_graph is not None:
             rag.passage_graph.key_index.remove(rag.passage_graph.key_index.ids())
         bar.update()
-        from tgrag.facade import passage_text
+        from tgrag.ingest import passage_text
 
         passages = list(rag.docs.iter_passages())
         bar.set_postfix_str(stages[1])
