@@ -155,8 +155,11 @@ def answer_sets(args: argparse.Namespace, result: dict[str, Any], settings: dict
     embedder, llm = models
     out = Path(args.out)
     done: dict[tuple[str, str, str], dict[str, Any]] = {}
-    if out.exists() and getattr(args, "resume", True):
-        old = json.loads(out.read_text(encoding="utf-8"))
+    old: dict[str, Any] = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
+    for name, d in old.get("datasets", {}).items():  # sets this run does not touch stay in the file as they were
+        if name not in args.datasets:
+            result["datasets"][name] = {"machine": old.get("machine"), "llm": old.get("llm"), **d}
+    if old and getattr(args, "resume", True):
         for name, d in old.get("datasets", {}).items():
             for m, rows in d.get("questions", {}).items():
                 for r in rows:
@@ -189,6 +192,7 @@ def answer_sets(args: argparse.Namespace, result: dict[str, Any], settings: dict
                 row.update(extra_row(ans, q))
             rows[m].append({"id": q.qid, "type": q.qtype, "gold": list(q.answers), **row})
         result["datasets"][name] = {
+            "machine": result.get("machine"), "llm": getattr(llm, "name", None),  # per set: sets run at other times
             "passages": rag.docs.count()[1], "hops": rag.graph.counts().get("hops"),
             "summary": {m: {**summarise(r), **(extra_summary(r) if extra_summary else {})} for m, r in rows.items()},
             "questions": rows}

@@ -81,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def extra_row(ans: Answer, q: Any) -> dict[str, Any]:
         path = next((t.data.get("path") for t in ans.trace if t.stage == "answer"), None)
-        return {"accurate": accurate(ans.text, q.answers), "path": path,
+        # a question the set marks unanswerable (TimeQA's empty gold) is accurate only when abstained
+        right = float(ans.abstained) if q.unanswerable else (0.0 if ans.abstained else accurate(ans.text, q.answers))
+        return {"accurate": right, "unanswerable": q.unanswerable, "path": path,
                 "scope": ans.time_scope.label() if ans.time_scope else None}
 
     def extra_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -130,10 +130,11 @@ def _hops(row: Mapping[str, Any]) -> int:
 
 def is_unanswerable(row: Mapping[str, Any]) -> bool:
     """ECT-QA marks them with answers == ["unanswerable"] and reasoning_type "unanswerable|…", the demo
-    set with ``answers == []``, MuSiQue-style sets with ``meta.answerable == False``."""
+    set with ``answers == []``, TimeQA with ``answers == [""]`` (no value in the asked period),
+    MuSiQue-style sets with ``meta.answerable == False``."""
     answers = [str(a).strip().lower() for a in row.get("answers") or ()]
     meta = row.get("meta") or {}
-    return (answers in ([UNANSWERABLE], []) or str(meta.get("reasoning_type", "")).startswith(UNANSWERABLE)
+    return (answers == [UNANSWERABLE] or not any(answers) or str(meta.get("reasoning_type", "")).startswith(UNANSWERABLE)
             or meta.get("answerable") is False)
 
 

@@ -92,3 +92,12 @@ def test_balanced_sampling_takes_half_unanswerable(tmp_path: Path) -> None:
     assert sum(q.unanswerable for q in ds.questions) == 2 and len(ds.questions) == 4
     ds = load_dataset(write_set(tmp_path / "c", qs[:1] + qs[6:], CORPUS), limit=4, balance_unanswerable=True)
     assert sum(q.unanswerable for q in ds.questions) == 3  # only one answerable question exists
+
+
+def test_empty_gold_answer_marks_a_question_unanswerable() -> None:
+    """TimeQA writes ``answers: [""]`` where the entity held no value in the asked period."""
+    from experiments.datasets import example_from_row
+    timeqa = example_from_row({"id": "t1", "question": "Rainier Brewing Company had headquarters where from 1921 to 1927?",
+                               "answers": [""], "supporting": []})
+    answered = example_from_row({"id": "t2", "question": "Who?", "answers": ["", "Cairo"]})
+    assert timeqa.unanswerable and not answered.unanswerable
