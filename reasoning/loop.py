@@ -131,9 +131,9 @@ class TemporalReasoner:
         is enough: an ``as_of`` earlier than every document abstains."""
         if scope is None or not self.settings.use_time_scope:
             return False
-        if next(self.docs.iter_passages(during=TimeInterval(None, None)), None) is None:
+        if not self.docs.passage_ids_in(TimeInterval(None, None), limit=1):  # index lookups, no scan
             return False
-        if next(self.docs.iter_passages(during=scope), None) is not None:
+        if self.docs.passage_ids_in(scope, limit=1):
             return False
         if strict:
             return True

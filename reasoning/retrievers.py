@@ -44,10 +44,11 @@ def in_scope(passage: Passage, scope: TimeInterval | None, *, keep_undated: bool
 
 def allowed_ids(docs: DocumentStore, scope: TimeInterval | None, *, keep_undated: bool = True
                 ) -> set[str] | None:
-    """Passage ids admissible under ``scope`` (None = no restriction)."""
-    if scope is None:
+    """Passage ids admissible under ``scope``, as :func:`in_scope` admits them (None = no restriction:
+    no scope, or one that excludes no stored passage). Both come from the store's date index."""
+    if scope is None or not docs.scope_excludes(scope, keep_undated=keep_undated):
         return None
-    return {p.passage_id for p in docs.iter_passages() if in_scope(p, scope, keep_undated=keep_undated)}
+    return docs.passage_ids_in(scope, keep_undated=keep_undated)
 
 
 def to_evidence(docs: DocumentStore, ranked: Sequence[tuple[str, float]]) -> list[Evidence]:

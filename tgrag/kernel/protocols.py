@@ -139,6 +139,17 @@ class DocumentStore(Protocol):
         """All passages, or those whose date overlaps ``during`` (undated ones excluded then)."""
         ...
 
+    def passage_ids_in(self, scope: TimeInterval, *, keep_undated: bool = False, limit: int | None = None
+                       ) -> set[str]:
+        """Ids of the passages whose date overlaps ``scope`` (``TimeInterval.overlaps``), plus the
+        undated ones when ``keep_undated``; at most ``limit`` of them (any). Served by an index: the
+        cost follows the number returned, not the corpus."""
+        ...
+
+    def scope_excludes(self, scope: TimeInterval, *, keep_undated: bool = False) -> bool:
+        """Whether some passage is not admitted by ``scope`` (as ``passage_ids_in`` admits them)."""
+        ...
+
     def document_ids(self) -> list[str]: ...
 
     def passage_ids(self) -> set[str]: ...

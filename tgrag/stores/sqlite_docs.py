@@ -51,10 +51,16 @@ CREATE TABLE IF NOT EXISTS passages (
     granularity TEXT
 );
 CREATE INDEX IF NOT EXISTS passages_doc ON passages(doc_id, position);
-CREATE INDEX IF NOT EXISTS passages_date ON passages(dated, date_start);
 CREATE TABLE IF NOT EXISTS tg_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS tg_journal (generation INTEGER PRIMARY KEY, batch TEXT NOT NULL);
 """
+
+# Covering indexes for time scopes (``passage_ids_in``): one ordered by start, one by end, so a
+# scope near either end of the corpus's time span reads only the index entries near it.
+_DATE_INDEXES = {
+    "passages_start": "CREATE INDEX IF NOT EXISTS passages_start ON passages(dated, date_start, date_end, passage_id)",
+    "passages_end": "CREATE INDEX IF NOT EXISTS passages_end ON passages(dated, date_end, date_start, passage_id)",
+}
 
 _DOC_UPSERT = """
 INSERT INTO documents (doc_id, text, title, dated, date_start, date_end, granularity, meta)
@@ -89,6 +95,7 @@ class SqliteDocumentStore:
             self._conn.execute("PRAGMA synchronous = FULL")  # a commit is on disk when it returns
         if self._conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'tg_journal'").fetchone()[0] == 0:
             self._conn.executescript(_SCHEMA)
+        _ensure_date_indexes(self._conn)
         self._in_tx = False
 
     # -- writes -----------------------------------------------------------------------------------
@@ -236,6 +243,47 @@ class SqliteDocumentStore:
         for row in self._conn.execute(sql, args):
             yield _passage(row)
 
+    def passage_ids_in(self, scope: TimeInterval, *, keep_undated: bool = False, limit: int | None = None
+                       ) -> set[str]:
+        """Ids of the dated passages whose date overlaps ``scope`` (half-open), and of the undated ones
+        when ``keep_undated``; at most ``limit`` of them (any). Reads index entries only: the
+        branches below are disjoint and each one a range of ``passages_start`` or ``passages_end``."""
+        s, e = dt_to_micros(scope.start), dt_to_micros(scope.end)
+        after_s = "" if s is None else " AND date_end > :s"
+        before_e = "" if e is None else " AND date_start < :e"
+        bounded = f"date_start IS NOT NULL AND date_end IS NOT NULL{before_e}{after_s}"
+        parts = [f"SELECT passage_id FROM passages INDEXED BY passages_start WHERE dated = 1 AND date_start IS NULL"
+                 f"{'' if s is None else ' AND (date_end IS NULL OR date_end > :s)'}",
+                 f"SELECT passage_id FROM passages INDEXED BY passages_end WHERE dated = 1 AND date_end IS NULL"
+                 f" AND date_start IS NOT NULL{before_e}",
+                 f"SELECT passage_id FROM passages INDEXED BY {self._nearer_index(s, e)} WHERE dated = 1 AND {bounded}"]
+        if keep_undated:
+            parts.append("SELECT passage_id FROM passages INDEXED BY passages_start WHERE dated = 0")
+        sql = " UNION ALL ".join(parts) + ("" if limit is None else " LIMIT :limit")
+        return {r[0] for r in self._conn.execute(sql, {"s": s, "e": e, "limit": limit})}
+
+    def scope_excludes(self, scope: TimeInterval, *, keep_undated: bool = False) -> bool:
+        """Whether some stored passage is not admitted by ``scope``: a dated one that does not
+        overlap it, or an undated one unless ``keep_undated``. Index lookups only (O(log n))."""
+        s, e = dt_to_micros(scope.start), dt_to_micros(scope.end)
+        probes = [] if keep_undated else ["SELECT 1 FROM passages WHERE dated = 0 LIMIT 1"]
+        if s is not None:
+            probes.append("SELECT 1 FROM passages WHERE dated = 1 AND date_end IS NOT NULL AND date_end <= :s LIMIT 1")
+        if e is not None:
+            probes.append("SELECT 1 FROM passages WHERE dated = 1 AND date_start >= :e LIMIT 1")
+        return any(self._conn.execute(q, {"s": s, "e": e}).fetchone() is not None for q in probes)
+
+    def _nearer_index(self, s: int | None, e: int | None) -> str:
+        """The index whose range for a bounded-interval overlap is likely the shorter: by start
+        (``date_start < e``) when the scope lies nearer the earliest start, else by end."""
+        if e is None or s is None:
+            return "passages_end" if e is None else "passages_start"
+        lo = self._conn.execute("SELECT min(date_start) FROM passages WHERE dated = 1").fetchone()[0]
+        hi = self._conn.execute("SELECT max(date_end) FROM passages WHERE dated = 1").fetchone()[0]
+        if lo is None or hi is None:
+            return "passages_start"
+        return "passages_start" if e - lo <= hi - s else "passages_end"
+
     def document_ids(self) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT doc_id FROM documents ORDER BY doc_id")]
 
@@ -250,6 +298,20 @@ class SqliteDocumentStore:
     def close(self) -> None:
         self.abort()
         self._conn.close()
+
+
+def _ensure_date_indexes(conn: sqlite3.Connection) -> None:
+    """Create the scope indexes in a database written before they existed (and drop their
+    predecessor); a no-op, without a write, once they are there."""
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    missing = [ddl for name, ddl in _DATE_INDEXES.items() if name not in have]
+    if not missing and "passages_date" not in have:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    for ddl in missing:
+        conn.execute(ddl)
+    conn.execute("DROP INDEX IF EXISTS passages_date")
+    conn.execute("COMMIT")
 
 
 def _put(cur: sqlite3.Cursor, doc_rows: list[tuple[Any, ...]], passages: Sequence[Passage]) -> None:
