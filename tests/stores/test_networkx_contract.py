@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.stores.contract import A, B, GraphStoreContract, fact, year
-from tgrag.kernel import IndexCorruptError
+from tgrag.kernel import IndexCorruptError, TimeInterval
 from tgrag.kernel.protocols import GraphStore
 from tgrag.stores.networkx_store import NetworkXGraphStore
 
@@ -61,3 +61,32 @@ def test_reload_discards_unsaved_changes(tmp_path) -> None:
     g.upsert([Entity.make("Beta", "beta")])
     g.reload()
     assert [e.name for e in g.entities()] == ["Acme"]
+
+
+def test_facts_by_object_time_and_predicate_read_only_their_index(monkeypatch) -> None:
+    """facts(object=), facts(during=) and facts(predicate=) examine the matching facts (a few),
+    not all of them: the store's fact filter is called once per candidate."""
+    import tgrag.stores.networkx_store as nx_store
+    from tests.stores.contract import ent
+
+    store = NetworkXGraphStore()
+    people = [ent(f"Person {i}") for i in range(300)]
+    store.upsert([*people, *(fact(p, f"rel{i % 7}", people[(i + 1) % 300], year(1800 + i))
+                             for i, p in enumerate(people))])
+    store.upsert([fact(people[0], "age", "42", year(1990))])
+    examined: list[str] = []
+    real = nx_store.fact_matches
+
+    def counting(f, during):
+        examined.append(f.fact_id)
+        return real(f, during)
+
+    monkeypatch.setattr(nx_store, "fact_matches", counting)
+    assert [f.subject for f in store.facts(object=people[5].entity_id)] == [people[4].entity_id]
+    assert [f.object for f in store.facts(object="42")] == ["42"]
+    assert len(examined) == 2
+    examined.clear()
+    got = store.facts(during=TimeInterval.from_label("1850"))
+    assert [f.subject for f in got] == [people[50].entity_id] and len(examined) == 1
+    examined.clear()
+    assert len(store.facts(predicate="rel3")) == len([i for i in range(300) if i % 7 == 3]) == len(examined)

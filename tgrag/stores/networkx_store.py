@@ -6,7 +6,10 @@ Layout in memory:
   table only (they are not entity-to-entity paths).
 - ``passage_graph``: a ``MultiDiGraph`` over passage ids; every :class:`Hop` is an edge keyed by its
   ``hop_id``.
-- tables of the records themselves (entities, facts, time nodes, hops) keyed by id.
+- tables of the records themselves (entities, facts, time nodes, hops) keyed by id, and the fact
+  indexes ``facts()`` reads instead of scanning: by subject, by object (entity ids; literal values
+  apart, so deleting an id never touches a literal), by predicate, by source passage, and by
+  effective interval (:class:`~tgrag.stores.interval_index.IntervalIndex`).
 
 In an index directory it is a ``Transactional`` participant of the commit protocol: each
 generation is its own file (``graph.g7.json``, see :mod:`tgrag.stores.generations`); ``save``
@@ -31,6 +34,7 @@ from tgrag.kernel.records import Entity, Fact, Hop, TimeNode
 from tgrag.kernel.temporal import TimeInterval
 from tgrag.stores.fact_rules import check_depth, fact_matches, sort_facts, utc_fact
 from tgrag.stores.generations import GenerationFiles, atomic_write
+from tgrag.stores.interval_index import IntervalIndex
 
 FORMAT_VERSION = 1
 Record = Entity | Fact | TimeNode | Hop
@@ -49,7 +53,10 @@ class NetworkXGraphStore:
         self._hops: dict[str, Hop] = {}
         self._by_subject: dict[str, set[str]] = defaultdict(set)
         self._by_object: dict[str, set[str]] = defaultdict(set)
+        self._by_literal: dict[str, set[str]] = defaultdict(set)
+        self._by_predicate: dict[str, set[str]] = defaultdict(set)
         self._by_passage: dict[str, set[str]] = defaultdict(set)
+        self._by_time = IntervalIndex()
         self._files = GenerationFiles(self.path) if self.path is not None else None
         self._generation = 0
         self._undo: list[Record] | None = None
@@ -90,9 +97,14 @@ class NetworkXGraphStore:
         self._facts[fact.fact_id] = fact
         self._by_subject[fact.subject].add(fact.fact_id)
         self._by_passage[fact.source_passage_id].add(fact.fact_id)
+        self._by_predicate[fact.predicate].add(fact.fact_id)
+        if fact.effective is not None:
+            self._by_time.add(fact.fact_id, fact.effective)
         if fact.object_is_entity:
             self._by_object[fact.object].add(fact.fact_id)
             self.kg.add_edge(fact.subject, fact.object, key=fact.fact_id)
+        else:
+            self._by_literal[fact.object].add(fact.fact_id)
 
     def _remove_fact(self, fact_id: str) -> None:
         fact = self._facts.pop(fact_id, None)
@@ -100,6 +112,9 @@ class NetworkXGraphStore:
             return
         _discard(self._by_subject, fact.subject, fact_id)
         _discard(self._by_passage, fact.source_passage_id, fact_id)
+        _discard(self._by_predicate, fact.predicate, fact_id)
+        _discard(self._by_literal, fact.object, fact_id)
+        self._by_time.remove(fact_id)
         if fact.object_is_entity:
             _discard(self._by_object, fact.object, fact_id)
             if self.kg.has_edge(fact.subject, fact.object, key=fact_id):
@@ -127,15 +142,21 @@ class NetworkXGraphStore:
     def facts(self, *, subject: str | None = None, predicate: str | None = None,
               object: str | None = None, during: TimeInterval | None = None,
               passage_ids: Iterable[str] | None = None) -> list[Fact]:
-        candidates: set[str] | None = None
+        pools: list[set[str]] = []  # the index entries of each given filter; the smallest drives
         if subject is not None:
-            candidates = set(self._by_subject.get(subject, ()))
+            pools.append(self._by_subject.get(subject, set()))
+        if object is not None:
+            pools.append(self._by_object.get(object, set()) | self._by_literal.get(object, set()))
         if passage_ids is not None:
-            by_p: set[str] = set()
-            for pid in passage_ids:
-                by_p |= self._by_passage.get(pid, set())
-            candidates = by_p if candidates is None else candidates & by_p
-        pool = self._facts.values() if candidates is None else (self._facts[c] for c in candidates)
+            pools.append(set().union(*(self._by_passage.get(pid, set()) for pid in set(passage_ids))))
+        if predicate is not None:
+            pools.append(self._by_predicate.get(predicate, set()))
+        if during is not None and not pools:  # the time index only when nothing narrower is given
+            pools.append(self._by_time.overlapping(during))
+        pool: Iterable[Fact] = self._facts.values()
+        if pools:
+            pools.sort(key=len)
+            pool = (self._facts[c] for c in pools[0] if all(c in other for other in pools[1:]))
         out = [f for f in pool
                if (predicate is None or f.predicate == predicate)
                and (object is None or f.object == object)
@@ -249,6 +270,7 @@ class NetworkXGraphStore:
         self.kg, self.passage_graph = nx.MultiDiGraph(), nx.MultiDiGraph()
         self._entities, self._facts, self._time_nodes, self._hops = {}, {}, {}, {}
         self._by_subject, self._by_object, self._by_passage = defaultdict(set), defaultdict(set), defaultdict(set)
+        self._by_literal, self._by_predicate, self._by_time = defaultdict(set), defaultdict(set), IntervalIndex()
 
     def reload(self) -> None:
         """Discard unsaved changes: back to what ``path`` holds (empty if it does not exist)."""
