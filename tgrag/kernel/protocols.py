@@ -91,19 +91,25 @@ class SequenceScorer(Protocol):
 
 @runtime_checkable
 class VectorIndex(Protocol):
-    """Cosine nearest neighbours over string ids; saved atomically with its id map."""
+    """Cosine nearest neighbours over string ids, each with the date interval of what it embeds;
+    saved atomically with its id map. Backends of an index directory are also ``Transactional``.
+    Every backend passes the shared contract suite ``tgrag.contracts.vector_index``."""
 
-    def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
-        """Add or replace vectors for ``ids``."""
+    def add(self, ids: Sequence[str], vectors: np.ndarray, *,
+            intervals: Sequence[TimeInterval | None] | None = None) -> None:
+        """Add or replace vectors for ``ids`` (a repeated id: the last wins), each with its date
+        interval (``None``, or ``intervals`` omitted: undated)."""
         ...
 
     def remove(self, ids: Iterable[str]) -> int:
         """Remove ids (unknown ones ignored); returns how many were removed."""
         ...
 
-    def search(self, query: np.ndarray, k: int, *, allowed: set[str] | None = None
-               ) -> list[tuple[str, float]]:
-        """Top-k (id, cosine) for one query vector, best first, restricted to ``allowed`` if given."""
+    def search(self, query: np.ndarray, k: int, *, allowed: set[str] | None = None,
+               scope: TimeInterval | None = None, keep_undated: bool = True) -> list[tuple[str, float]]:
+        """Top-k (id, cosine) for one query vector, best first (ties by id), exact scores. Only ids
+        in ``allowed`` (if given) whose interval overlaps ``scope`` (if given; undated ids pass when
+        ``keep_undated``), and still k of them when that many are indexed."""
         ...
 
     def __contains__(self, id_: object) -> bool: ...
