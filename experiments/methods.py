@@ -53,7 +53,7 @@ class System:
             rag = self.rag
             self._sides[key] = build_query_side(rag.docs, rag.vectors, rag.graph, rag.embedder, self.llm,
                                                 settings=self.settings_factory(dict(overrides or {})),
-                                                indexer=rag.indexer)
+                                                indexer=rag.indexer, bm25=rag.bm25)
         return self._sides[key]
 
     def retriever(self, kind: str) -> Any:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reasoning.anchors import AnchorResolver
+from reasoning.bm25 import BM25Index
 from reasoning.decompose import Decomposer
 from reasoning.evidence import Linker, estimate_tokens
 from reasoning.fusion import FusionRetriever, MemoEmbedder
@@ -67,20 +68,21 @@ class QuerySide:
 def build_query_side(docs: DocumentStore, vectors: VectorIndex, graph: GraphStore, embedder: Embedder,
                      llm: LLM | None, *, settings: ReasoningSettings | None = None,
                      indexer: Linker | None = None, reader: Any | None = None,
-                     scorer: SequenceScorer | None = None) -> QuerySide:
+                     scorer: SequenceScorer | None = None, bm25: BM25Index | None = None) -> QuerySide:
     """Build the query side of an index. ``reader`` overrides the settings-built reader
     (``settings.generator``: the concatenating :class:`Reader` or a RAG generator; any object with
     the same ``read`` method); without an LLM there is no reader or decomposer. ``scorer`` (default:
     the one behind ``llm``, :func:`~tgrag.models.scorer_cache.scorer_of`) serves the RAG generators
-    and the UPR reranker."""
+    and the UPR reranker. ``bm25``: a BM25 index kept up to date by the index's writer (the facade's),
+    shared instead of built from the stored passages."""
     st = settings or ReasoningSettings()
     dense = DenseRetriever(docs, vectors, MemoEmbedder(embedder))  # retrievers of one question embed it once
-    bm25 = BM25Retriever(docs)
-    hybrid = HybridRetriever(dense, bm25)
+    sparse = BM25Retriever(docs, bm25)
+    hybrid = HybridRetriever(dense, sparse)
     chooser = LLMHopChooser(llm) if st.walk_llm and llm is not None else None
     walk = HopWalkRetriever(hybrid, graph, chooser=chooser, settings=st.walk)
     ppr = PPRRetriever(dense, graph, settings=st.ppr)
-    fusion = FusionRetriever(docs, {"dense": dense, "bm25": bm25, "hybrid": hybrid, "walk": walk, "ppr": ppr},
+    fusion = FusionRetriever(docs, {"dense": dense, "bm25": sparse, "hybrid": hybrid, "walk": walk, "ppr": ppr},
                              settings=st.fusion)
     count = token_counter(llm)
     needs_scorer = st.generator != "concat" or st.rerank == "upr"
@@ -94,7 +96,7 @@ def build_query_side(docs: DocumentStore, vectors: VectorIndex, graph: GraphStor
     kg = KGAnswerer(graph, indexer, embedder, relation_threshold=st.kg_relation_threshold) \
         if indexer is not None else None
     anchors = AnchorResolver(graph, indexer, kg, hybrid) if indexer is not None else None
-    return QuerySide(docs, graph, embedder, st, dense, bm25, hybrid, walk, ppr, fusion, indexer=indexer,
+    return QuerySide(docs, graph, embedder, st, dense, sparse, hybrid, walk, ppr, fusion, indexer=indexer,
                      decomposer=Decomposer(llm) if llm is not None else None, reader=reader, kg=kg,
                      anchors=anchors, count_tokens=count, reranker=reranker)
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from reasoning.anchors import anchored_scope, find_anchor
 from reasoning.assembly import QuerySide, build_query_side
+from reasoning.bm25 import BM25Index
 from reasoning.decompose import Decomposition, build_tree, looks_single_hop, rewrite
 from reasoning.evidence import (
     Linker,
@@ -62,9 +63,9 @@ class TemporalReasoner:
     @classmethod
     def from_parts(cls, docs: DocumentStore, vectors: VectorIndex, graph: GraphStore, embedder: Embedder,
                    llm: LLM | None, *, reader: Reader | None = None, indexer: Linker | None = None,
-                   settings: ReasoningSettings | None = None) -> TemporalReasoner:
+                   settings: ReasoningSettings | None = None, bm25: BM25Index | None = None) -> TemporalReasoner:
         return cls(build_query_side(docs, vectors, graph, embedder, llm, settings=settings, indexer=indexer,
-                                    reader=reader), llm)
+                                    reader=reader, bm25=bm25), llm)
 
     # -- parts --------------------------------------------------------------------------------
     def retriever(self) -> Retriever:

@@ -10,17 +10,15 @@ corpora where every relevant document is dated: news, transcripts).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from reasoning.bm25 import BM25Index
 from tgrag.kernel.protocols import DocumentStore, Embedder, VectorIndex
 from tgrag.kernel.records import Evidence, EvidenceKind, Passage
 from tgrag.kernel.temporal import TimeInterval
-
-_TOKEN = re.compile(r"\w+", re.UNICODE)
 
 
 @runtime_checkable
@@ -88,64 +86,36 @@ class DenseRetriever:
         return to_evidence(self.docs, self.ranked(query, k, scope=scope, keep_undated=keep_undated))
 
 
-def bm25_tokens(text: str) -> list[str]:
-    from bm25s.stopwords import STOPWORDS_EN
-
-    stop = set(STOPWORDS_EN)
-    return [t for t in _TOKEN.findall(text.lower()) if t not in stop]
-
-
 class BM25Retriever:
-    """BM25 (bm25s) over the DocumentStore's passages (title + text).
+    """BM25 over the DocumentStore's passages (title + text), on an incremental :class:`BM25Index`.
 
-    The index is built on first use and rebuilt lazily when the store's passage count changed since
-    (or after :meth:`invalidate`, which the writer of the store should call after a replace).
+    The index is built from the store on first use. A writer that shares ``index`` (the facade)
+    updates it with each write's added and removed passages, so it is not rebuilt; a store whose
+    passage count no longer matches the index (written by someone who did not tell it), or
+    :meth:`invalidate`, makes the next query rebuild it.
     """
 
-    def __init__(self, docs: DocumentStore) -> None:
+    def __init__(self, docs: DocumentStore, index: BM25Index | None = None) -> None:
         self.docs = docs
-        self._index: object | None = None
-        self._passages: list[Passage] = []
-        self._built_for: tuple[int, int] | None = None
+        self.index = index if index is not None else BM25Index()
 
     def invalidate(self) -> None:
-        self._built_for = None
+        self.index.built = False
 
     def _ensure(self) -> None:
-        count = self.docs.count()
-        if self._index is not None and self._built_for == count:
+        if self.index.built and len(self.index) == self.docs.count()[1]:
             return
-        import bm25s
-
-        self._passages = list(self.docs.iter_passages())
-        corpus = [bm25_tokens(f"{p.title} {p.text}") for p in self._passages]
-        retriever = bm25s.BM25()
-        vocab: dict[str, int] = {}
-        ids = [[vocab.setdefault(t, len(vocab)) for t in doc] for doc in corpus]
-        retriever.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
-        self._index = retriever
-        self._vocab = vocab
-        self._built_for = count
-
-    def scores(self, query: str) -> np.ndarray:
-        self._ensure()
-        toks = [t for t in bm25_tokens(query) if t in self._vocab]
-        if not toks or not self._passages:
-            return np.zeros(len(self._passages), dtype=np.float32)
-        return np.asarray(self._index.get_scores([self._vocab[t] for t in toks]),  # type: ignore[attr-defined]
-                          dtype=np.float32)
+        self.index.build(self.docs.iter_passages())
 
     def ranked(self, query: str, k: int, *, scope: TimeInterval | None = None,
                keep_undated: bool = True) -> list[tuple[str, float]]:
-        scores = self.scores(query)
-        order = np.argsort(-scores, kind="stable")
+        self._ensure()
         out: list[tuple[str, float]] = []
-        for i in order.tolist():
-            if scores[i] <= 0 or len(out) >= k:
+        for score, p in self.index.search(query):
+            if len(out) >= k:
                 break
-            p = self._passages[i]
             if in_scope(p, scope, keep_undated=keep_undated):
-                out.append((p.passage_id, float(scores[i])))
+                out.append((p.passage_id, score))
         return out
 
     def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None,

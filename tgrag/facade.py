@@ -101,6 +101,7 @@ class TemporalGraphRAG:
         self.passage_graph = passage_graph
         self._reasoner_factory = reasoner_factory
         self._reasoner: Any = None
+        self._bm25: Any = None  # the BM25 index (reasoning.bm25) every reasoner shares; writes update it
         self.max_words = max_words
         self.show_progress = show_progress
         self._tx: Any = None  # the Coordinator, set by open()
@@ -211,6 +212,7 @@ class TemporalGraphRAG:
         if self.passage_graph is not None:
             self.passage_graph.reset()
         self._reasoner = None
+        self._bm25 = None
 
     @property
     def reasoner(self) -> Any:
@@ -222,8 +224,19 @@ class TemporalGraphRAG:
             settings = self._reasoner_factory if isinstance(self._reasoner_factory, ReasoningSettings) \
                 else ReasoningSettings()
             self._reasoner = TemporalReasoner.from_parts(self.docs, self.vectors, self.graph, self.embedder,
-                                                         self.llm, indexer=self.indexer, settings=settings)
+                                                         self.llm, indexer=self.indexer, settings=settings,
+                                                         bm25=self.bm25)
         return self._reasoner
+
+    @property
+    def bm25(self) -> Any:
+        """The index's BM25 (``reasoning.bm25.BM25Index``): built from the passages on first use,
+        then updated by each insert and delete instead of rebuilt."""
+        if self._bm25 is None:
+            from reasoning.bm25 import BM25Index
+
+            self._bm25 = BM25Index()
+        return self._bm25
 
     # ------------------------------------------------------------------ writes
     def insert(self, documents: Iterable[Document | Mapping[str, Any]]) -> InsertReport:
@@ -285,6 +298,8 @@ class TemporalGraphRAG:
             self._tx.abort()
             raise
         self._reasoner = None  # retrievers rebuild lazily over the new content
+        if self._bm25 is not None:  # except BM25: it takes the write's passages
+            self._bm25.update(added=passages, removed=old_ids)
         seconds["total"] = time.perf_counter() - t0
         return InsertReport(
             documents_added=len(new_docs) - len(replaced), documents_replaced=len(replaced),
@@ -326,6 +341,8 @@ class TemporalGraphRAG:
                 self._tx.abort()
                 raise
         self._reasoner = None
+        if self._bm25 is not None:
+            self._bm25.update(removed=ids)
         return DeleteReport(doc_id, len(passages), report.facts_removed if report else 0,
                             tuple(report.time_nodes_recomputed) if report else ())
 
