@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tgrag.ingest import DATE_KEYS, document_from_row, iter_jsonl
+from tgrag.ingest import DATE_KEYS, document_from_row, iter_jsonl, warn_undated
 from tgrag.kernel.errors import InputError, TimeError
 from tgrag.kernel.records import Document
 from tgrag.kernel.temporal import TimeInterval
@@ -197,9 +197,7 @@ def load_corpus(path: str | Path, *, date_field: str | None = None, skip_invalid
             log.warning("skipped: %s", e)
             if skipped is not None:
                 skipped.append(str(e))
-    undated = sum(d.date is None for d in docs)
-    if undated:
-        log.info("%s: %d of %d documents have no date (they never match a time scope)", path, undated, len(docs))
+    warn_undated(docs, str(path))
     return docs
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import pytest
 
-from tgrag.ingest import chunk_text, document_from_row, load_jsonl_documents, passages_of
+from tgrag.ingest import chunk_text, document_from_row, load_documents, load_jsonl_documents, passages_of
 from tgrag.kernel import Granularity, InputError
 
 
@@ -34,11 +35,33 @@ def test_unparseable_date_is_an_error_naming_the_document() -> None:
     assert "in.jsonl:7" in str(e.value) and "'x'" in str(e.value)
 
 
-def test_undated_document_is_accepted_with_warning(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING):
+def test_undated_document_is_accepted_with_detail_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="tgrag.ingest"):
         doc = document_from_row({"id": "u", "text": "No date here."}, path="in.jsonl", line=1)
     assert doc.date is None
-    assert any("no date" in r.message and "'u'" in r.message for r in caplog.records)
+    assert [(r.levelno, "in.jsonl:1" in r.getMessage() and "'u'" in r.getMessage()) for r in caplog.records] \
+        == [(logging.DEBUG, True)]
+
+
+def test_a_load_warns_once_about_its_undated_documents(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text("".join(json.dumps({"id": f"u{i}", "text": f"Undated {i}."}) + "\n" for i in range(8))
+                     + json.dumps({"id": "dated", "text": "Dated.", "date": "2020"}) + "\n")
+    second.write_text(json.dumps({"id": "v", "text": "Also undated."}) + "\n")
+    with caplog.at_level(logging.WARNING, logger="tgrag.ingest"):
+        load_jsonl_documents(first)
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "a.jsonl: 8 of 9 documents have no date" in line
+    assert "'u0', 'u1', 'u2', 'u3', 'u4', ..." in line and "'u5'" not in line
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tgrag.ingest"):
+        load_documents([first, second])
+    [line] = [r.getMessage() for r in caplog.records]
+    assert "9 of 10 documents have no date" in line and str(second) in line
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tgrag.ingest"):
+        load_jsonl_documents(first, warn=False)
+    assert caplog.records == []
 
 
 def test_granularity_kept_from_document_dates() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from tgrag.ingest import document_from_row, passage_text, passages_of
+from tgrag.ingest import document_from_row, passage_text, passages_of, warn_undated
 from tgrag.kernel.batch import WriteBatch
 from tgrag.kernel.errors import ConfigError, IndexCorruptError, InputError, NotFoundError
 from tgrag.kernel.protocols import LLM, Embedder, GraphStore, Transactional, VectorIndex
@@ -243,12 +243,16 @@ class TemporalGraphRAG:
         """Chunk, embed and index documents; idempotent by content hash; atomic."""
         t0 = time.perf_counter()
         batch: dict[str, Document] = {}
+        from_rows: list[Document] = []
         for i, d in enumerate(documents):
             doc = d if isinstance(d, Document) else document_from_row(d, path="<insert>", line=i + 1)
+            if doc is not d:
+                from_rows.append(doc)
             if doc.doc_id in batch and batch[doc.doc_id].content_hash != doc.content_hash:
                 raise InputError("the same document id twice in one insert with different content",
                                  doc_id=doc.doc_id)
             batch[doc.doc_id] = doc
+        warn_undated(from_rows, "<insert>")
         with self._tx.writer():
             return self._insert(batch, t0)
 

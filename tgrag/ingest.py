@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +77,22 @@ def document_from_row(row: Mapping[str, Any], *, path: str = "<input>", line: in
         break
     meta = {k: v for k, v in row.items() if k not in ("id", "doc_id", "text", "title", *DATE_KEYS)}
     doc = Document.make(text.strip(), date=date, title=str(row.get("title") or ""), doc_id=doc_id, meta=meta)
-    if date is None:
+    if date is None:  # the load's one summary line is warn_undated's; this detail is for debugging
         where = f"{path}:{line}" if line is not None else path
-        log.warning("%s: document %r has no date; indexed with date None (excluded by as_of/between scopes)",
-                    where, doc.doc_id)
+        log.debug("%s: document %r has no date; indexed with date None (excluded by as_of/between scopes)",
+                  where, doc.doc_id)
     return doc
+
+
+def warn_undated(docs: Sequence[Document], where: str, *, show: int = 5) -> int:
+    """One warning line for a load's undated documents: how many, and the first ``show`` ids (each
+    document's own line is at DEBUG level). Returns the count."""
+    undated = [d.doc_id for d in docs if d.date is None]
+    if undated:
+        first = ", ".join(repr(i) for i in undated[:show]) + (", ..." if len(undated) > show else "")
+        log.warning("%s: %d of %d documents have no date; indexed with date None (excluded by as_of/between "
+                    "scopes): %s", where, len(undated), len(docs), first)
+    return len(undated)
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
@@ -99,26 +110,33 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
                 raise InputError(f"malformed JSON ({e.msg} at column {e.colno})", path=str(p), line=lineno) from e
 
 
-def load_jsonl_documents(path: str | Path) -> list[Document]:
-    """Every document of a JSONL file, validated; errors name the file and line."""
+def load_jsonl_documents(path: str | Path, *, warn: bool = True) -> list[Document]:
+    """Every document of a JSONL file, validated; errors name the file and line. Undated documents
+    get one summary warning (``warn``; off when the caller summarises several files)."""
     docs = [document_from_row(row, path=str(path), line=lineno) for lineno, row in iter_jsonl(path)]
     seen: dict[str, int] = {}
     for i, d in enumerate(docs):
         if d.doc_id in seen and docs[seen[d.doc_id]].content_hash != d.content_hash:
             raise InputError("duplicate document id with different content", path=str(path), doc_id=d.doc_id)
         seen[d.doc_id] = i
+    if warn:
+        warn_undated(docs, str(path))
     return docs
 
 
 def load_documents(paths: Iterable[str | Path]) -> list[Document]:
+    """The documents of JSONL files and directories of them; one undated-documents warning for all."""
     out: list[Document] = []
+    names: list[str] = []
     for p in paths:
         p = Path(p)
+        names.append(str(p))
         if p.is_dir():
             for f in sorted(p.glob("*.jsonl")):
-                out.extend(load_jsonl_documents(f))
+                out.extend(load_jsonl_documents(f, warn=False))
         else:
-            out.extend(load_jsonl_documents(p))
+            out.extend(load_jsonl_documents(p, warn=False))
+    warn_undated(out, ", ".join(names))
     return out
 
 
