@@ -5,6 +5,7 @@ Batched, length-sorted (similar lengths share a batch, so padding is minimal), n
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,6 +16,18 @@ import numpy as np
 
 from tgrag.kernel.errors import ModelError
 from tgrag.models.assets import minilm_path
+
+# A fine-tuned model directory (experiments.training) names itself in this file: its base model and a
+# digest of its weights, so an index's manifest tells two fine-tunes of one base apart.
+NAME_FILE = "tgrag_embedder.json"
+
+
+def model_name(model: str | None) -> str:
+    """The name an embedder of ``model`` reports (an index's manifest records it): the name in a
+    model directory's ``tgrag_embedder.json``, else the directory's name, the hub id, or the default."""
+    if model and os.path.isfile(os.path.join(model, NAME_FILE)):
+        return str(json.loads(Path(model, NAME_FILE).read_text(encoding="utf-8"))["name"])
+    return Path(model).name if model and os.path.exists(model) else (model or "all-MiniLM-L6-v2")
 
 
 class SentenceTransformerEmbedder:
@@ -36,7 +49,7 @@ class SentenceTransformerEmbedder:
         self.max_seq_length = max_seq_length
         self.show_progress = show_progress
         self._model: Any = None
-        self._name = Path(model).name if model and os.path.exists(model) else (model or "all-MiniLM-L6-v2")
+        self._name = model_name(model)
 
     @property
     def name(self) -> str:
