@@ -117,21 +117,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     answer_sets(args, result, settings, (embedder, llm), lambda rows: rows[: args.limit])
 
 
-def product_index(name: str, data_root: Path, embedder: Any, index_root: Path) -> tuple[Any, Any]:
-    """(dataset, the facade's own index of its pooled corpus): built once under ``index_root`` with
-    the product's defaults (spaCy KG, passage graph, no LLM at index time) and re-used after; the
-    insert is idempotent, so an unchanged corpus costs one pass over its ids."""
+def load_set(name: str, data_root: Path) -> Any:
+    """The dataset ``name`` of ``data_root`` in the shared format (invalid corpus rows skipped)."""
     from experiments.datasets import load_dataset
+
+    return load_dataset(data_root / name, name=name, date_field=DATE_FIELDS.get(name), skip_invalid=True)
+
+
+def product_index(name: str, documents: Sequence[Any], embedder: Any, index_root: Path) -> Any:
+    """The facade's own index of ``documents`` under ``index_root/name``: built once with the
+    product's defaults (spaCy KG, passage graph, no LLM at index time) and re-used after; the insert
+    is idempotent, so an unchanged corpus costs one pass over its ids."""
     from tgrag.facade import TemporalGraphRAG
 
-    date_field = DATE_FIELDS.get(name)
-    data = load_dataset(data_root / name, name=name, date_field=date_field, skip_invalid=True)
     rag = TemporalGraphRAG.open(index_root / name, embedder=embedder, llm=None, show_progress=True)
     t0 = time.perf_counter()
-    report = rag.insert(list(data.documents))
+    report = rag.insert(list(documents))
     print(f"[{name}] index: {report.documents_added} added, {report.documents_unchanged} unchanged "
           f"({time.perf_counter() - t0:.1f} s)", flush=True)
-    return data, rag
+    return rag
 
 
 DATE_FIELDS = {"realtimeqa": "date", "ect_qa": "timestamp"}
@@ -143,13 +147,16 @@ def answer_sets(args: argparse.Namespace, result: dict[str, Any], settings: dict
                 extra_summary: Callable[[list[dict[str, Any]]], dict[str, Any]] | None = None,
                 question_text: Callable[[str, Any], str] | None = None,
                 as_of: Callable[[str, Any], str | None] | None = None,
-                limits: dict[str, int] | None = None) -> None:
+                limits: dict[str, int] | None = None,
+                corpus: Callable[[str, Any, list[Any]], tuple[str, list[Any], str]] | None = None) -> None:
     """Index every set of ``args.datasets`` with the product's own index, build each method's query
     side with the one assembler, answer the questions ``pick`` selects with every method, round-robin
     over the sets (a run cut short still covers each set evenly), and write ``result`` to ``args.out``
     after every question. Questions already in ``args.out`` (same set, method and id) are not asked
     again: a killed run resumes. ``limits`` caps a method to the first n questions of each set (the
-    ablations of a benchmark may run on fewer questions than its full configuration)."""
+    ablations of a benchmark may run on fewer questions than its full configuration). ``corpus`` may
+    index part of a set's corpus: (name, dataset, picked questions) -> (index name, documents, what
+    was kept, in words); the default is every passage of the set, pooled."""
     from reasoning.assembly import build_query_side
 
     embedder, llm = models
@@ -165,12 +172,18 @@ def answer_sets(args: argparse.Namespace, result: dict[str, Any], settings: dict
                 for r in rows:
                     done[(name, m, r["id"])] = r
     sets: dict[str, Any] = {}
+    corpora: dict[str, dict[str, Any]] = {}
     for name in args.datasets:
-        data, rag = product_index(name, Path(args.data_root), embedder, Path(args.index_dir))
+        data = load_set(name, Path(args.data_root))
+        questions = pick(list(data.questions))
+        index_name, documents, kept = (corpus(name, data, questions) if corpus else
+                                       (name, list(data.documents), "every passage of the set, pooled"))
+        rag = product_index(index_name, documents, embedder, Path(args.index_dir))
+        corpora[name] = {"documents": len(documents), "corpus": kept}
         reasoners = {m: TemporalReasoner(build_query_side(rag.docs, rag.vectors, rag.graph, rag.embedder, llm,
                                                           settings=s, indexer=rag.indexer), llm)
                      for m, s in settings.items()}
-        sets[name] = (pick(list(data.questions)), rag, reasoners, {m: [] for m in settings})
+        sets[name] = (questions, rag, reasoners, {m: [] for m in settings})
     order = [(name, i) for i in range(max(len(v[0]) for v in sets.values()))
              for name in args.datasets if i < len(sets[name][0])]
     for name, i in tqdm(order, desc="questions"):
@@ -193,7 +206,7 @@ def answer_sets(args: argparse.Namespace, result: dict[str, Any], settings: dict
             rows[m].append({"id": q.qid, "type": q.qtype, "gold": list(q.answers), **row})
         result["datasets"][name] = {
             "machine": result.get("machine"), "llm": getattr(llm, "name", None),  # per set: sets run at other times
-            "passages": rag.docs.count()[1], "hops": rag.graph.counts().get("hops"),
+            **corpora[name], "passages": rag.docs.count()[1], "hops": rag.graph.counts().get("hops"),
             "summary": {m: {**summarise(r), **(extra_summary(r) if extra_summary else {})} for m, r in rows.items()},
             "questions": rows}
         out.parent.mkdir(parents=True, exist_ok=True)
