@@ -33,6 +33,15 @@ from experiments.datasets import QAExample
 from experiments.indexing import open_or_build
 from experiments.records import Prediction
 from experiments.report import atomic_write, markdown_table, plot_bars, write_json
+from experiments.runner import (
+    build_components,
+    build_method,
+    load_dataset_cfg,
+    make_system,
+    predict_all,
+    run_context,
+    score,
+)
 from reasoning.reader import normalise_answer
 from reasoning.retrievers import passage_evidence
 from tgrag.kernel.errors import ConfigError, TgragError
@@ -120,16 +129,6 @@ def gold_evidence(docs: Any, example: QAExample) -> list[Evidence]:
 
 def run_mirage(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     """The MIRAGE protocol; returns what was written to metrics.json."""
-    from experiments.run import (
-        build_components,
-        build_method,
-        load_dataset_cfg,
-        make_system,
-        predict_all,
-        run_context,
-        score,
-    )
-
     started = time.perf_counter()
     mode = str(cfg.protocol.get("em", "loose"))
     if mode not in EM_MODES:

@@ -28,6 +28,15 @@ from experiments.report import (
     write_json,
     write_predictions,
 )
+from experiments.runner import (
+    build_components,
+    build_method,
+    dataset_info,
+    load_dataset_cfg,
+    make_system,
+    predict_all,
+    run_context,
+)
 from tgrag.kernel.errors import ConfigError
 from tgrag.kernel.records import Document
 
@@ -65,8 +74,6 @@ def question_group(ex: QAExample, new_docs: Sequence[Document]) -> str:
 
 def _phase(cfg: DictConfig, rag: Any, comps: Any, questions: Sequence[QAExample], groups: dict[str, str],
            info: IndexInfo, label: str) -> tuple[list[Prediction], dict[str, Any], dict[str, Any]]:
-    from experiments.run import build_method, make_system, predict_all
-
     method = build_method(cfg, make_system(cfg, rag, comps))
     preds = predict_all(method, questions, desc=f"{method.name} ({label})")
     ks = list(cfg.eval.ks)
@@ -84,8 +91,6 @@ def _phase(cfg: DictConfig, rag: Any, comps: Any, questions: Sequence[QAExample]
 
 
 def run_update(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    from experiments.run import build_components, dataset_info, load_dataset_cfg, run_context
-
     started = time.perf_counter()
     p = cfg.protocol
     comps = build_components(cfg)

@@ -21,7 +21,7 @@ from hydra import compose, initialize_config_dir
 from experiments import indexing
 from experiments.build import register_resolvers
 from experiments.metering import MeteredLLM
-from experiments.run import build_components, load_dataset_cfg
+from experiments.runner import build_components, load_dataset_cfg
 from tgrag.kernel.records import Document, Usage
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

@@ -20,7 +20,7 @@ from experiments.build import (
 )
 from experiments.indexing import open_or_build
 from experiments.methods import Method
-from experiments.run import build_components, build_method, load_dataset_cfg, make_system
+from experiments.runner import build_components, build_method, load_dataset_cfg, make_system
 from graph_index.protocols import FactExtractor, Summariser
 from tgrag.kernel.errors import ConfigError
 from tgrag.kernel.protocols import LLM, Embedder, GraphStore, VectorIndex

@@ -30,15 +30,10 @@ from typing import Any
 
 from tgrag.kernel.errors import ModelError
 from tgrag.kernel.records import LLMRequest, LLMResponse, Message
+from tgrag.models.transformers_scorer import TransformersScorer, plain_prompt
 
 log = logging.getLogger(__name__)
 _DTYPES = ("float32", "float16", "bfloat16", "auto")
-
-
-def plain_prompt(messages: Sequence[Message]) -> str:
-    """Fallback prompt for tokenizers without a chat template: ``Role: content`` blocks."""
-    lines = [f"{m.role.capitalize()}: {m.content}" for m in messages]
-    return "\n\n".join(lines) + "\n\nAssistant:"
 
 
 def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
@@ -185,8 +180,6 @@ class TransformersLLM:
     @property
     def scorer(self) -> Any:
         if self._scorer is None:
-            from tgrag.models.transformers_scorer import TransformersScorer
-
             self._scorer = TransformersScorer(self._parts, name=self.name)
         return self._scorer
 

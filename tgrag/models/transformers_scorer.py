@@ -20,7 +20,12 @@ from typing import Any
 import numpy as np
 
 from tgrag.kernel.records import Message
-from tgrag.models.transformers_llm import plain_prompt
+
+
+def plain_prompt(messages: Sequence[Message]) -> str:
+    """Fallback prompt for tokenizers without a chat template: ``Role: content`` blocks."""
+    lines = [f"{m.role.capitalize()}: {m.content}" for m in messages]
+    return "\n\n".join(lines) + "\n\nAssistant:"
 
 
 class TransformersScorer:
