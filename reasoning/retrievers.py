@@ -67,13 +67,12 @@ class DenseRetriever:
 
     def ranked(self, query: str | np.ndarray, k: int, *, scope: TimeInterval | None = None,
                keep_undated: bool = True, allowed: set[str] | None = None) -> list[tuple[str, float]]:
-        """(passage id, cosine) best first; ``allowed`` (already scoped ids) skips recomputing."""
+        """(passage id, cosine) best first; ``allowed`` (already scoped ids) replaces ``scope``,
+        which is otherwise applied inside the index (its passages' date intervals)."""
         qv = self.embed(query) if isinstance(query, str) else query
-        if allowed is None:
-            allowed = allowed_ids(self.docs, scope, keep_undated=keep_undated)
-        if allowed is not None and not allowed:
-            return []
-        return self.vectors.search(qv, k, allowed=allowed)
+        if allowed is not None:
+            return self.vectors.search(qv, k, allowed=allowed) if allowed else []
+        return self.vectors.search(qv, k, scope=scope, keep_undated=keep_undated)
 
     def similarities(self, query: np.ndarray, ids: set[str]) -> dict[str, float]:
         """Cosine of the query with each passage in ``ids`` (unknown ids are left out)."""

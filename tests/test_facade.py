@@ -101,7 +101,7 @@ def test_failed_insert_leaves_index_exactly_as_before(rag: TemporalGraphRAG, tmp
     calls = {"n": 0}
     real_add = rag.vectors.add
 
-    def failing_add(ids: Any, vectors: Any) -> None:  # fails after graph + passage graph were written
+    def failing_add(ids: Any, vectors: Any, **kwargs: Any) -> None:  # fails after graph + passage graph were written
         calls["n"] += 1
         raise RuntimeError("injected failure mid-insert")
 

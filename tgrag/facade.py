@@ -181,6 +181,7 @@ class TemporalGraphRAG:
         rag._tx = Coordinator(docs, participants, lock=lock, manifest=root / "manifest.json" if root else None,
                               manifest_data=manifest, on_reload=rag._drop_caches)
         rag._tx.open()
+        rag._legacy_vector_intervals()
         if verify:
             from tgrag.integrity import check
 
@@ -205,8 +206,17 @@ class TemporalGraphRAG:
                               f"(dim {old.get('embedder_dim')}), not {embedder.name!r} (dim {embedder.dim})")
         return old
 
+    def _legacy_vector_intervals(self) -> None:
+        """A FAISS file written before vectors carried their passages' dates (format 1) gets them
+        from the documents, in memory; the next write saves them."""
+        from tgrag.stores.faiss_index import FaissVectorIndex
+
+        if isinstance(self.vectors, FaissVectorIndex) and not self.vectors.intervals_known:
+            self.vectors.assign_intervals({p.passage_id: p.date for p in self.docs.iter_passages()})
+
     def _drop_caches(self) -> None:
         """In-memory state derived from the stores: rebuilt lazily after they were re-loaded."""
+        self._legacy_vector_intervals()
         if self.indexer is not None:
             self.indexer.refresh()
         if self.passage_graph is not None:
@@ -293,7 +303,7 @@ class TemporalGraphRAG:
             hops = self.passage_graph.update(added=passages, removed=old_ids)[0] \
                 if self.passage_graph is not None else 0
             seconds["passage_graph"] = time.perf_counter() - t
-            self.vectors.add([p.passage_id for p in passages], vectors)
+            self.vectors.add([p.passage_id for p in passages], vectors, intervals=[p.date for p in passages])
             t = time.perf_counter()
             self._tx.commit()
             seconds["commit"] = time.perf_counter() - t

@@ -78,7 +78,8 @@ def rebuild(rag: Any) -> dict[str, Any]:
 
         passages = list(rag.docs.iter_passages())
         bar.set_postfix_str(stages[1])
-        rag.vectors.add([p.passage_id for p in passages], rag._embed([passage_text(p) for p in passages]))
+        rag.vectors.add([p.passage_id for p in passages], rag._embed([passage_text(p) for p in passages]),
+                        intervals=[p.date for p in passages])
         bar.update()
         bar.set_postfix_str(stages[2])
         facts = rag.indexer.add(passages).facts_added if rag.indexer is not None and passages else 0

@@ -24,6 +24,7 @@ from experiments.runner import build_components, build_method, load_dataset_cfg,
 from graph_index.protocols import FactExtractor, Summariser
 from tgrag.kernel.errors import ConfigError
 from tgrag.kernel.protocols import LLM, Embedder, GraphStore, VectorIndex
+from tgrag.stores.milvus_server import MilvusLiteServer
 from tgrag.testing import HashingEmbedder, ScriptedLLM
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,9 +87,23 @@ def test_graph_store_neo4j_without_password_names_the_group(make_cfg: Callable[[
         graph_store_factory(cfg)(None)
 
 
-@pytest.mark.parametrize("option", options("vector_index"))
+@pytest.mark.parametrize("option", [o for o in options("vector_index") if o != "milvus"])
 def test_vector_index_options(make_cfg: Callable[[Sequence[str]], DictConfig], option: str, tmp_path: Path) -> None:
     assert isinstance(vector_index_factory(make_cfg([f"vector_index={option}"]))(8, tmp_path), VectorIndex)
+
+
+@pytest.mark.milvus
+def test_vector_index_milvus(make_cfg: Callable[[Sequence[str]], DictConfig], milvus_server: MilvusLiteServer,
+                             tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tgrag.stores.milvus_index import MilvusVectorIndex, collection_for
+
+    monkeypatch.setenv("TGRAG_TEST_MILVUS_TOKEN", "root:Milvus")
+    cfg = make_cfg(["vector_index=milvus", f"vector_index.uri={milvus_server.uri}",
+                    "vector_index.token_env=TGRAG_TEST_MILVUS_TOKEN"])
+    index = vector_index_factory(cfg)(8, tmp_path)
+    assert isinstance(index, VectorIndex) and isinstance(index, MilvusVectorIndex)
+    assert index.collection == collection_for(tmp_path) and index.dim == 8
+    index.drop()
 
 
 @pytest.mark.parametrize("option", options("extraction"))

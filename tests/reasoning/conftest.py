@@ -67,7 +67,7 @@ def build_env(rows: Sequence[tuple[str, str, str | None]], *, embedder: Embedder
     documents, passages = make_passages(rows)
     docs.put(documents, passages)
     vectors.add([p.passage_id for p in passages],
-                embedder.encode([f"{p.title}\n{p.text}" for p in passages]))
+                embedder.encode([f"{p.title}\n{p.text}" for p in passages]), intervals=[p.date for p in passages])
     builder = PassageGraphBuilder(graph, docs, embedder)
     builder.add(passages)
     return Env(docs, vectors, graph, embedder, builder, passages)

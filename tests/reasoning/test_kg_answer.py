@@ -65,7 +65,8 @@ def world():
     graph.upsert([*ents.values(), *facts])
     emb = HashingEmbedder(64)
     vectors = FaissVectorIndex(64)
-    vectors.add([p.passage_id for p in passages], emb.encode([p.text for p in passages]))
+    vectors.add([p.passage_id for p in passages], emb.encode([p.text for p in passages]),
+                intervals=[p.date for p in passages])
     linker = Linker(EntityTable(ents.values()))
     return docs, vectors, graph, emb, linker, facts
 

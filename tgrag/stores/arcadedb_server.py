@@ -134,20 +134,25 @@ class ArcadeDBBoltServer:
     def stop(self, timeout_s: float = 20.0) -> None:
         """SIGTERM the process we started (by pid); SIGKILL it if it lingers."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=timeout_s)
+        stop_process(proc, timeout_s)
 
     def __enter__(self) -> ArcadeDBBoltServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout_s: float) -> None:
+    """SIGTERM a process this code started (by its pid), SIGKILL it if it lingers."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout_s)
 
 
 def _db_name(name: str) -> str:

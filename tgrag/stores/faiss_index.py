@@ -34,6 +34,7 @@ from tgrag.kernel.errors import IndexCorruptError, InputError, NotFoundError, St
 from tgrag.kernel.temporal import TimeInterval
 from tgrag.stores.generations import GenerationFiles, atomic_write
 from tgrag.stores.vector_dates import check_intervals, encode, scope_mask
+from tgrag.stores.vector_input import as_matrix, normalise
 
 FORMAT_VERSION = 2
 _READABLE = (1, 2)  # format 1: no intervals
@@ -61,7 +62,8 @@ class FaissVectorIndex:
         self._int_of: dict[str, int] = {}
         self._str_of: dict[int, str] = {}
         self._next = 0
-        # per int id: (start µs, end µs, dated); int ids only grow, so rows are never reused
+        # per int id: (start µs, end µs, kind) with kind 1 dated, 2 undated, 0 not indexed (removed,
+        # replaced); int ids only grow, so rows are never reused
         self._dates = np.zeros((0, 3), dtype=np.int64)
         self._dates_known = True
         self._changed()
@@ -91,7 +93,7 @@ class FaissVectorIndex:
             self._str_of[iid] = sid
         self._grow_dates(self._next)
         self._dates[new_ids] = [_date_row(ivs[r]) for r in rows.tolist()]
-        added = _normalise(vecs[rows])
+        added = normalise(vecs[rows])
         self._index.add_with_ids(added, new_ids)
         self._changed(added=(new_ids, added))
 
@@ -129,7 +131,7 @@ class FaissVectorIndex:
         (undated ids pass a scope when ``keep_undated``), still up to k results when that many
         admitted ids are indexed."""
         q = self._as_matrix(np.asarray(query).reshape(1, -1), "query")
-        q = _normalise(q)
+        q = normalise(q)
         if k <= 0 or len(self._int_of) == 0:
             return []
         cand = self._candidates(allowed, scope, keep_undated)
@@ -158,11 +160,11 @@ class FaissVectorIndex:
                 raise StoreError(f"{self.path}: this vector index was written before intervals were stored; "
                                  "a time-scoped search needs them (assign_intervals, or `tgrag repair`)")
             d = self._dates[:self._next]
-            live = np.zeros(self._next, dtype=bool)
-            live[np.fromiter(self._str_of, dtype=np.int64, count=len(self._str_of))] = True
-            mask = scope_mask(d[:, 0], d[:, 1], d[:, 2].astype(bool), scope, keep_undated) & live
+            mask = scope_mask(d[:, 0], d[:, 1], d[:, 2] == 1, scope, keep_undated) & (d[:, 2] > 0)
             cand = np.flatnonzero(mask).astype(np.int64) if cand is None else cand[mask[cand]]
-        return None if cand is None else np.sort(cand)
+        if cand is None or (allowed is None and cand.size == len(self._int_of)):
+            return None  # nothing excluded: search everything
+        return np.sort(cand)
 
     def _search_index(self, q: np.ndarray, n: int, cand: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-n over every id (``cand`` None) or over the int ids ``cand``."""
@@ -212,8 +214,7 @@ class FaissVectorIndex:
                   "next": self._next}
         id_map = json.dumps(sorted(((iid, sid) for sid, iid in self._int_of.items())))
         blob = faiss.serialize_index(self._index)
-        live = np.sort(np.fromiter(self._str_of, dtype=np.int64, count=len(self._str_of)))
-        dated = live[self._dates[live, 2] == 1] if live.size else live
+        dated = np.flatnonzero(self._dates[:self._next, 2] == 1).astype(np.int64)
         dates = np.column_stack([dated, self._dates[dated, 0], self._dates[dated, 1]]).astype(np.int64)
         np.savez(fh, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
                  ids=np.frombuffer(id_map.encode(), dtype=np.uint8), index=blob, dates=dates)
@@ -298,6 +299,7 @@ class FaissVectorIndex:
         self._dates = np.zeros((0, 3), dtype=np.int64)
         self._grow_dates(nxt)
         self._dates_known = known
+        self._dates[list(int_of.values()), 2] = 2
         if known and dates is not None and dates.size:
             self._dates[dates[:, 0], 0:2] = dates[:, 1:3]
             self._dates[dates[:, 0], 2] = 1
@@ -305,23 +307,9 @@ class FaissVectorIndex:
 
     # -- helpers ----------------------------------------------------------------------------------
     def _as_matrix(self, vectors: np.ndarray, what: str) -> np.ndarray:
-        arr = np.asarray(vectors, dtype=np.float32)
-        if arr.ndim == 1:
-            arr = arr.reshape(1, -1)
-        if arr.ndim != 2 or arr.shape[1] != self.dim:
-            raise InputError(f"{what} have shape {tuple(np.shape(vectors))}, expected (n, {self.dim})")
-        if not np.isfinite(arr).all():
-            raise InputError(f"{what} contain NaN or infinite values")
-        return arr
+        return as_matrix(vectors, self.dim, what)
 
 
 def _date_row(interval: TimeInterval | None) -> tuple[int, int, int]:
     code = encode(interval)
-    return (0, 0, 0) if code is None else (code[0], code[1], 1)
-
-
-def _normalise(mat: np.ndarray) -> np.ndarray:
-    out = np.array(mat, dtype=np.float32, copy=True)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    np.divide(out, norms, out=out, where=norms > 0)
-    return np.ascontiguousarray(out)
+    return (0, 0, 2) if code is None else (code[0], code[1], 1)
