@@ -244,30 +244,34 @@ def build_examples(spec: RunSpec, ctx: Context) -> tuple[list[Example], dict[str
 
 
 def run(spec: RunSpec, run_dir: Path, *, scorer: Callable[[], SequenceScorer] | None = None,
-        resume_from: Path | None = None, show_progress: bool = True, command: str = "") -> dict[str, Any]:
-    """Train, save ``run_dir/model``, evaluate before and after; writes and returns the record."""
+        resume_from: Path | None = None, show_progress: bool = True, command: str = "",
+        sets: Mapping[str, SetData] | None = None) -> dict[str, Any]:
+    """Train, save ``run_dir/model``, evaluate before and after; writes and returns the record.
+    ``sets`` are loaded sets to use instead of reading them from ``spec.data_dir`` (a benchmark's
+    sample); any other set the run names is read."""
     import json
 
     t_start = time.perf_counter()
     eval_sets = spec.eval_sets or spec.datasets
     names = list(dict.fromkeys([*spec.datasets, *eval_sets, *_source_sets(spec.sources)]))
-    sets = {n: load_set(n, spec.data_dir) for n in names}
+    given = dict(sets or {})
+    loaded = {n: given[n] if n in given else load_set(n, spec.data_dir) for n in names}
     corpus = Corpus()
     for n in dict.fromkeys([*spec.datasets, *_source_sets(spec.sources)]):
-        corpus = corpus.merged(sets[n].corpus)
+        corpus = corpus.merged(loaded[n].corpus)
     if spec.settings.threads:
         import torch
 
         torch.set_num_threads(spec.settings.threads)
     model = BiEncoder(spec.base_model, device=spec.device, max_seq_length=spec.max_seq_length)
-    ctx = Context(sets, spec.datasets, corpus, spec.split, model, scorer, spec.index_dirs, show_progress)
-    before = {n: dense_recall(model, sets[n], spec.split, split=spec.eval_split, ks=spec.ks)
+    ctx = Context(loaded, spec.datasets, corpus, spec.split, model, scorer, spec.index_dirs, show_progress)
+    before = {n: dense_recall(model, loaded[n], spec.split, split=spec.eval_split, ks=spec.ks)
               for n in eval_sets} if spec.evaluate_before else {}
     examples, data_info = build_examples(spec, ctx)
     trainer = Trainer(model, corpus, spec.settings, run_dir, show_progress=show_progress)
     summary = trainer.fit(examples, resume_from=resume_from)
     name = model.save(run_dir / "model", info={"settings": asdict(spec.settings), "sources": list(spec.sources)})
-    after = {n: dense_recall(model, sets[n], spec.split, split=spec.eval_split, ks=spec.ks) for n in eval_sets}
+    after = {n: dense_recall(model, loaded[n], spec.split, split=spec.eval_split, ks=spec.ks) for n in eval_sets}
     record = {
         "run": {"command": command, "sources": list(spec.sources), "datasets": list(spec.datasets),
                 "eval_sets": list(eval_sets), "eval_split": spec.eval_split, "model_dir": str(run_dir / "model"),

@@ -181,3 +181,56 @@ def test_batch_plan_is_seeded_and_keeps_kinds_apart() -> None:
         assert len({exs[i].listwise for i in b}) == 1
     used = sorted(i for b in plan for i in b)
     assert len(used) == 11 and set(range(9, 12)) <= set(used)  # 9 contrastive: 4 + 4, a batch of one dropped
+
+
+class _AnswerScorer:
+    """A SequenceScorer stand-in: a continuation is likely (-0.1 per token) when the prompt's passage
+    holds the continuation's words, unlikely (-3 per token) otherwise. Records every call."""
+
+    name = "answer-scorer"
+    end_id = 0
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {"<end>": 0}
+        self.calls: list[int] = []
+
+    def encode(self, text: str) -> list[int]:
+        return [self.vocab.setdefault(w, len(self.vocab)) for w in text.lower().split()]
+
+    def decode(self, ids: list[int]) -> str:
+        inv = {i: w for w, i in self.vocab.items()}
+        return " ".join(inv[i] for i in ids if i)
+
+    def logprobs(self, prompts: list[str], continuations: list[list[int]]) -> list[list[float]]:
+        self.calls.append(len(prompts))
+        inv = {i: w for w, i in self.vocab.items()}
+        out = []
+        for p, c in zip(prompts, continuations, strict=True):
+            passage = p.split("Question:")[0].lower()
+            out.append([-0.1 if (t == 0 or inv[t] in passage) else -3.0 for t in c])
+        return out
+
+    def next_token_logprobs(self, prompts: list[str], prefixes: list[list[int]]) -> np.ndarray:
+        raise AssertionError("REPLUG and UPR score whole continuations only")
+
+
+def test_replug_targets_come_from_the_lm_through_the_scorer() -> None:
+    from experiments.training.feedback import replug_examples, upr_examples
+    from tgrag.kernel.protocols import SequenceScorer
+
+    corpus = _corpus()
+    ids = corpus.ids
+    scorer = _AnswerScorer()
+    assert isinstance(scorer, SequenceScorer)
+    ex = Example("q", "Who designed the Analytical Engine?", "labelled:toy", (ids[1],), answers=("Charles Babbage",))
+    [made] = replug_examples([ex], corpus, [[ids[0], ids[1], ids[2]]], scorer, batch_size=2, show_progress=False)
+    # "charles babbage" + end: d1 (Ada) holds neither word, d2 and d3 hold both
+    assert made.candidates == (ids[0], ids[1], ids[2]) and made.source == "replug:labelled:toy"
+    assert made.targets == pytest.approx((-3.0 - 3.0 - 0.1, -0.3, -0.3))
+    assert scorer.calls == [2, 1]  # batched
+    q = replug_target(torch.tensor([made.targets]), 1.0)[0].tolist()
+    assert q[0] < 0.01 and q[1] == pytest.approx(q[2])
+    assert replug_examples([Example("n", "q?", "t", (ids[0],))], corpus, [[ids[0]]], scorer,
+                           show_progress=False) == []  # no answer, no target
+    [upr] = upr_examples([ex], corpus, [[ids[0], ids[1]]], scorer, show_progress=False)
+    assert upr.source.startswith("distill_upr") and len(upr.targets) == 2
