@@ -14,6 +14,8 @@ Variants (one model each, trained on all the chosen sets at once, evaluated on e
 - ``b``: the passage graph's LLM-free pseudo-queries (with the base index's KG: fact questions and
   two-hop chains), no labels, no LLM;
 - ``c``: REPLUG LSR with the frozen embedded Qwen2.5-Coder-0.5B (transformers; scores cached);
+- ``d`` (only in ``--combos``): distillation of UPR's log p(question | passage) (or the walk's
+  scores) by margin-MSE;
 - ``transfer``: labelled HotpotQA + 2Wiki only, evaluated on MuSiQue (cross-set transfer);
 - ``best``: of ``--combos`` (default a+b, a+b+c), the one with the best mean dense Recall@5 on dev.
 
@@ -51,6 +53,7 @@ from experiments.training.encoder import BiEncoder  # noqa: E402
 from experiments.training.evaluate import dense_recall, recall_at  # noqa: E402
 from experiments.training.mining import MiningSettings  # noqa: E402
 from experiments.training.pipeline import (  # noqa: E402
+    DistillSource,
     LabelledSource,
     PseudoQuerySource,
     ReplugSource,
@@ -63,7 +66,7 @@ from tgrag.kernel.records import Document  # noqa: E402
 
 KS = (2, 5)
 CACHE = ROOT / ".tgrag" / "bench" / "retriever_training"
-SOURCES = {"a": "labelled", "b": "pseudo", "c": "replug"}
+SOURCES = {"a": "labelled", "b": "pseudo", "c": "replug", "d": "distill"}
 REPLUG_LM = "qwen2.5-coder-0.5b"
 
 
@@ -90,8 +93,10 @@ def variant_sources(name: str, args: argparse.Namespace) -> dict[str, Source]:
             made["pseudo"] = PseudoQuerySource(max_examples=args.pseudo_per_set)
         elif p == "c":
             made["replug"] = ReplugSource(k=args.replug_k, max_questions=args.replug_questions or None)
+        elif p == "d":
+            made["distill"] = DistillSource(teacher=args.distill_teacher, k=args.replug_k)
         else:
-            raise SystemExit(f"unknown source {p!r} in variant {name!r} (use a, b, c joined by +)")
+            raise SystemExit(f"unknown source {p!r} in variant {name!r} (use a, b, c, d joined by +)")
     return made
 
 
@@ -185,7 +190,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--hard-negatives", type=int, default=2, help="BM25 and dense hard negatives each")
     ap.add_argument("--pseudo-per-set", type=int, default=1000, help="pseudo-queries (and as many KG chains) per set")
-    ap.add_argument("--replug-k", type=int, default=8)
+    ap.add_argument("--replug-k", type=int, default=8, help="candidates per question for REPLUG and distillation")
+    ap.add_argument("--distill-teacher", choices=("upr", "walk"), default="upr",
+                    help="teacher of source d (distillation; walk needs the base indexes)")
     ap.add_argument("--replug-questions", type=int, default=0, help="0: every train question")
     ap.add_argument("--max-steps", type=int, default=0, help="0: no cap (smoke runs cap it)")
     ap.add_argument("--threads", type=int, default=2)
@@ -233,21 +240,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     base_dirs = {n: str(ev.index_dir(_base_embedder())) for n, ev in evaluators.items()} if args.walk else {}
     plan = [v for v in args.variants if v != "base"]
     if "best" in plan:
-        scores = {}
+        scores: dict[str, dict[str, Any]] = {}
+        dev_r5: dict[str, float] = {}
         for combo in args.combos:
             rec = train_variant(combo, variant_sources(combo, args), list(sets), list(sets), sets, base_dirs, args, cache)
             model_dir = rec["run"]["model_dir"]
             dev = {n: dense_recall(BiEncoder(model_dir), sets[n], spec, split="dev", ks=KS) for n in sets}
-            scores[combo] = {"dev_dense_exact": dev, "mean_dev_recall@5": round(
-                sum(float(d["recall@5"]) for d in dev.values()) / len(dev), 2)}
-        best = max(scores, key=lambda c: scores[c]["mean_dev_recall@5"])
+            dev_r5[combo] = round(sum(float(d["recall@5"]) for d in dev.values()) / len(dev), 2)
+            scores[combo] = {"dev_dense_exact": dev, "mean_dev_recall@5": dev_r5[combo]}
+        best = max(dev_r5, key=lambda c: dev_r5[c])
         result["best_combination"] = {"chosen": best, "by": "mean dense Recall@5 on dev", "candidates": scores}
         plan = [best if v == "best" else v for v in plan]
     for variant in dict.fromkeys(plan):
         if variant == "transfer":
             if "musique" not in sets:
                 continue
-            others = [n for n in ("hotpotqa", "2wikimultihopqa") if n in sets] or [n for n in sets if n != "musique"]
+            others: list[str] = [n for n in ("hotpotqa", "2wikimultihopqa") if n in sets] or \
+                [n for n in sets if n != "musique"]
             if not others:
                 continue
             rec = train_variant("transfer", {"labelled": LabelledSource()}, others, ["musique"], sets, base_dirs,

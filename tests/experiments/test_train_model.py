@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from experiments.training.aggregate import aggregate
+from experiments.training.aggregate import AggregateTrainingSweep, aggregate
 from experiments.training.data import Corpus, Example
 from experiments.training.encoder import BiEncoder
 from experiments.training.trainer import LOG_FILE, PLOT_FILE, Trainer, TrainSettings, read_log
@@ -162,6 +162,9 @@ def test_train_entry_smoke_and_sweep_table(make_cfg_train: Callable[[Sequence[st
     paths = aggregate(tmp_path / "sweep")
     table = paths["md"].read_text()
     assert "demo recall@5" in table and table.count("labelled+pseudo") == 2
+    paths["md"].unlink()
+    AggregateTrainingSweep().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "sweep")}}}))
+    assert paths["md"].read_text() == table
     # the final model loads through the experiments' embedder group: embedder.model=<run>/model
     from experiments.build import build_embedder
 
@@ -202,3 +205,8 @@ def test_reindex_records_the_trained_embedder(tiny_model: str, tmp_path: Path) -
     assert json.loads((tmp_path / "dst" / "manifest.json").read_text())["embedder"] == name
     with pytest.raises(ConfigError):
         TemporalGraphRAG.open(tmp_path / "dst", embedder=base, llm=ScriptedLLM(), show_progress=False)
+    # the walk over the base index ranks passages: the walk teacher's scores
+    from experiments.training.pipeline import walk_ranker
+
+    ranked = walk_ranker(str(tmp_path / "src"), BiEncoder(tiny_model))("who or what is alpha?", 3)
+    assert ranked and len(ranked) <= 3 and all(pid in corpus.passages for pid, _ in ranked)

@@ -234,3 +234,14 @@ def test_replug_targets_come_from_the_lm_through_the_scorer() -> None:
                            show_progress=False) == []  # no answer, no target
     [upr] = upr_examples([ex], corpus, [[ids[0], ids[1]]], scorer, show_progress=False)
     assert upr.source.startswith("distill_upr") and len(upr.targets) == 2
+
+
+def test_walk_teacher_keeps_the_corpus_passages_of_the_ranking() -> None:
+    from experiments.training.feedback import walk_examples
+
+    corpus = _corpus()
+    ids = corpus.ids
+    ranking = [(ids[2], 0.9), ("psg:elsewhere", 0.8), (ids[0], 0.5), (ids[1], 0.1)]
+    [made] = walk_examples([Example("q", "who?", "t", (ids[0],))], lambda q, k: ranking[:k], corpus, 3)
+    assert made.candidates == (ids[2], ids[0]) and made.targets == (0.9, 0.5)
+    assert walk_examples([Example("q", "who?", "t", (ids[0],))], lambda q, k: ranking[:1], corpus, 3) == []
