@@ -5,5 +5,6 @@ adaptation, reader feedback (REPLUG LSR) and distillation, for any sentence-tran
 plain Python taking typed arguments: ``losses`` (pure torch functions), ``data`` (corpus, splits,
 training examples), ``mining`` (hard negatives), ``encoder`` (the trainable bi-encoder),
 ``feedback`` (LM-scored targets: REPLUG and teacher scores), ``trainer`` (the loop), ``evaluate``
-(dense Recall@k), ``aggregate`` (sweep table) and ``reindex`` (one command to re-index).
+(dense Recall@k), ``pipeline`` (the sources and one run end to end), ``aggregate`` (sweep table)
+and ``reindex`` (one command to re-index).
 """

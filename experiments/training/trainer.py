@@ -87,18 +87,17 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
 
 
 def plan_batches(examples: Sequence[Example], settings: TrainSettings, epoch: int) -> list[list[int]]:
-    """Example indices per batch of one epoch: contrastive and listwise batches, shuffled and
-    interleaved by ``seed`` and ``epoch``. A last contrastive batch of one query is dropped (it has
+    """Example indices per batch of one epoch: contrastive, REPLUG and distillation batches (one
+    kind per batch), shuffled and interleaved by ``seed`` and ``epoch``. A last contrastive batch of one query is dropped (it has
     no in-batch negative)."""
     rng = random.Random(settings.seed * 1_000_003 + epoch)
-    contrastive = [i for i, e in enumerate(examples) if not e.listwise]
-    listwise = [i for i, e in enumerate(examples) if e.listwise]
-    rng.shuffle(contrastive)
-    rng.shuffle(listwise)
-    batches = [contrastive[i:i + settings.batch_size] for i in range(0, len(contrastive), settings.batch_size)]
-    batches = [b for b in batches if len(b) >= 2]
-    batches += [listwise[i:i + settings.listwise_batch_size]
-                for i in range(0, len(listwise), settings.listwise_batch_size)]
+    batches: list[list[int]] = []
+    for kind in ("contrastive", "replug", "distill"):
+        idx = [i for i, e in enumerate(examples) if kind_of([e]) == kind]
+        rng.shuffle(idx)
+        size = settings.batch_size if kind == "contrastive" else settings.listwise_batch_size
+        made = [idx[i:i + size] for i in range(0, len(idx), size)]
+        batches += [b for b in made if len(b) >= 2] if kind == "contrastive" else made
     rng.shuffle(batches)
     return batches
 

@@ -21,7 +21,7 @@ from experiments.training.data import (
 )
 from experiments.training.losses import info_nce, kl_distill, margin_mse, replug_kl, replug_target
 from experiments.training.mining import MiningSettings, mine
-from experiments.training.trainer import TrainSettings, lr_factor, plan_batches
+from experiments.training.trainer import TrainSettings, kind_of, lr_factor, plan_batches
 from tgrag.kernel.errors import ConfigError
 from tgrag.kernel.records import Document
 
@@ -181,6 +181,10 @@ def test_batch_plan_is_seeded_and_keeps_kinds_apart() -> None:
         assert len({exs[i].listwise for i in b}) == 1
     used = sorted(i for b in plan for i in b)
     assert len(used) == 11 and set(range(9, 12)) <= set(used)  # 9 contrastive: 4 + 4, a batch of one dropped
+    mixed = exs + [Example(f"d{i}", "q", "distill_upr:t", ("p",), candidates=("p", "n"), targets=(0.0, -1.0))
+                   for i in range(3)]
+    for b in plan_batches(mixed, st, 0):  # REPLUG and distillation never share a batch (different losses)
+        assert len({kind_of([mixed[i]]) for i in b}) == 1
 
 
 class _AnswerScorer:
