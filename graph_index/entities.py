@@ -16,6 +16,11 @@ Merging policy (documented, deterministic):
    (:func:`canonical`): the surface form seen in the most passages, ties to the lexicographically
    smallest; the same for the type. Inserting in any order or in any batches gives the same entity,
    and a delete re-derives both from the mentions that remain. Every other surface form is an alias.
+4. **Id** — also a function of the forms (:func:`key_id`): the content id of the smallest normal
+   form among them. A near duplicate seen before the name it merges into ("Conservatives" before
+   "Conservative") would otherwise keep the id of whichever spelling came first; the indexer moves
+   such an entity, and the facts on it, to its key id, so an incremental build equals a one-batch
+   build and a delete gives what a build of the rest gives.
 """
 
 from __future__ import annotations
@@ -248,6 +253,13 @@ def canonical(forms: Iterable[tuple[str, str, str]]) -> tuple[str, str] | None:
         return None
     typed = {t: ps for t, ps in types.items() if t} or types
     return (min(names, key=lambda n: (-len(names[n]), n)), min(typed, key=lambda t: (-len(typed[t]), t)))
+
+
+def key_id(entity: Entity) -> str | None:
+    """The id an entity with ``entity.forms`` has in any build order: the content id of the smallest
+    normal form of its surface forms. None without forms (an index written before forms were kept)."""
+    norms = [n for n in {normal_form(f[1]) for f in entity.forms} if n]
+    return content_id("ent", min(norms)) if norms else None
 
 
 def merge_mentions(entity: Entity, add: Iterable[str] = (), remove: Iterable[str] = (), *,

@@ -18,7 +18,7 @@ from typing import Any
 
 from graph_index import temporal_kg as tkg
 from graph_index import time_tree as tt
-from graph_index.entities import EmbeddingEntityResolver, EntityTable, merge_mentions, normal_form
+from graph_index.entities import EmbeddingEntityResolver, EntityTable, key_id, merge_mentions, normal_form
 from graph_index.extract_spacy import SpacyFactExtractor
 from graph_index.protocols import EntityResolver, ExtractionFailure, FactExtractor, Summariser
 from graph_index.summarise import CentralitySummariser, candidate_sentences
@@ -114,7 +114,7 @@ class GraphIndexer:
         for m in result.entities:
             if (m.name, m.type) in ids:
                 seen[ids[(m.name, m.type)]].add((m.passage_id, m.name, m.type))
-        new_facts: dict[str, Fact] = {}
+        linked: list[tuple[Any, str, str]] = []  # (raw fact, subject id, object id or literal)
         for rf in result.facts:
             sid = ids.get((rf.subject, rf.subject_type))
             oid = ids.get((rf.obj, rf.object_type)) if rf.object_is_entity else rf.obj
@@ -123,12 +123,7 @@ class GraphIndexer:
             seen[sid].add((rf.passage_id, rf.subject, rf.subject_type))
             if rf.object_is_entity:
                 seen[oid].add((rf.passage_id, rf.obj, rf.object_type))
-            fact = Fact.make(sid, rf.predicate, oid, object_is_entity=rf.object_is_entity, valid=rf.valid,
-                             observed_at=rf.observed_at, source_passage_id=rf.passage_id,
-                             doc_id=rf.doc_id, confidence=rf.confidence, text=rf.text)
-            prev = new_facts.get(fact.fact_id)
-            if prev is None or fact.confidence > prev.confidence:
-                new_facts[fact.fact_id] = fact
+            linked.append((rf, sid, oid))
         touched: list[Entity] = []
         for eid in sorted(seen):
             ent = table.get(eid)
@@ -137,7 +132,21 @@ class GraphIndexer:
             ent = merge_mentions(ent, forms=seen[eid])
             table.put(ent)
             touched.append(ent)
+        touched, moves, moved_out, moved_in = self._move_to_key_ids(touched)
         self.graph.upsert(touched)
+        new_facts: dict[str, Fact] = {}
+        for rf, sid, oid in linked:
+            sid = moves.get(sid, sid)
+            oid = moves.get(oid, oid) if rf.object_is_entity else oid
+            fact = Fact.make(sid, rf.predicate, oid, object_is_entity=rf.object_is_entity, valid=rf.valid,
+                             observed_at=rf.observed_at, source_passage_id=rf.passage_id,
+                             doc_id=rf.doc_id, confidence=rf.confidence, text=rf.text)
+            prev = new_facts.get(fact.fact_id)
+            if prev is None or fact.confidence > prev.confidence:
+                new_facts[fact.fact_id] = fact
+        added = len(new_facts)
+        for f in moved_in:
+            new_facts.setdefault(f.fact_id, f)
         secs["entities"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -155,7 +164,8 @@ class GraphIndexer:
         secs["facts"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        leaves: dict[str, tuple[set[str], set[str]]] = defaultdict(lambda: (set(), set()))
+        leaves: dict[str, tuple[set[str], set[str], set[str], set[str]]] = defaultdict(
+            lambda: (set(), set(), set(), set()))
         for p in passages:
             nid = tt.passage_leaf(p)
             if nid is not None:
@@ -164,10 +174,14 @@ class GraphIndexer:
             nid = tt.fact_leaf(f)
             if nid is not None:
                 leaves[nid][1].add(f.fact_id)
-        recomputed = self._update_tree({n: (a, b, set(), set()) for n, (a, b) in leaves.items()})
+        for f in moved_out:
+            nid = tt.fact_leaf(f)
+            if nid is not None:
+                leaves[nid][3].add(f.fact_id)
+        recomputed = self._update_tree(leaves)
         secs["time_tree"] = time.perf_counter() - t
         secs["total"] = time.perf_counter() - t0
-        return IndexReport(len(passages), len(facts), 0, len(touched), recomputed[0],
+        return IndexReport(len(passages), added, 0, len(touched), recomputed[0],
                            len(result.failures), secs, recomputed[1], superseded, result.failures)
 
     # -- remove -----------------------------------------------------------------------------------
@@ -203,22 +217,71 @@ class GraphIndexer:
             else:
                 table.drop(eid)
                 drop.append(eid)
-        self.graph.upsert(keep)
         self.graph.delete(drop)
+        keep, _, moved_out, moved_in = self._move_to_key_ids(keep)
+        self.graph.upsert(keep)
+        if moved_in:
+            keys = {tkg.supersede_key(f) for f in moved_in if self.single_valued(f.predicate)} - {None}
+            closed = tkg.supersede(tkg.group_members(self.graph, keys), moved_in,  # type: ignore[arg-type]
+                                   single_valued=self.single_valued)
+            self.graph.upsert(closed)
+            for f in moved_in:
+                info[f.fact_id] = _info(f)
         secs["entities"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        changes: dict[str, tuple[set[str], set[str], set[str], set[str]]] = {}
+        changes: dict[str, tuple[set[str], set[str], set[str], set[str]]] = defaultdict(
+            lambda: (set(), set(), set(), set()))
         for nid, node in self.nodes.items():
             rp = pids.intersection(node.passage_ids)
             rf = gone_ids.intersection(node.fact_ids)
             if rp or rf:
                 changes[nid] = (set(), set(), rp, rf)
+        for f, slot in [*((f, 3) for f in moved_out), *((f, 1) for f in moved_in)]:
+            nid = tt.fact_leaf(f)
+            if nid is not None:
+                changes[nid][slot].add(f.fact_id)
         recomputed = self._update_tree(changes)
         secs["time_tree"] = time.perf_counter() - t
         secs["total"] = time.perf_counter() - t0
         return IndexReport(len(passages), 0, len(gone_ids), len(touched_ids), recomputed[0], 0, secs,
                            recomputed[1], len(reopened))
+
+    # -- entity ids -------------------------------------------------------------------------------
+    def _move_to_key_ids(self, entities: Sequence[Entity]
+                         ) -> tuple[list[Entity], dict[str, str], list[Fact], list[Fact]]:
+        """Give each of ``entities`` whose id is not its key id (:func:`graph_index.entities.key_id`)
+        that id, with the facts on it re-made under the new ids (their fact ids hash entity ids).
+        The old entity and its facts leave the graph store and the caches; the new entity is in the
+        entity table, not yet in the store. Returns (the entities as they are now, {old id: new id},
+        the facts removed, the facts re-made: not yet stored, their supersession not yet closed)."""
+        table = self.table
+        moves: dict[str, str] = {}
+        for ent in entities:
+            new = key_id(ent)
+            if new is not None and new != ent.entity_id and new not in table.by_id and new not in moves.values():
+                moves[ent.entity_id] = new
+        if not moves:
+            return list(entities), {}, [], []
+        old_facts = {f.fact_id: f for eid in sorted(moves) for f in tkg.facts_about(self.graph, eid)}
+        remade = [Fact.make(moves.get(f.subject, f.subject), f.predicate,
+                            moves.get(f.object, f.object) if f.object_is_entity else f.object,
+                            object_is_entity=f.object_is_entity, valid=f.valid, observed_at=f.observed_at,
+                            source_passage_id=f.source_passage_id, doc_id=f.doc_id, confidence=f.confidence,
+                            text=f.text) for f in sorted(old_facts.values(), key=lambda f: f.fact_id)]
+        self.graph.delete(sorted(moves))  # an entity takes the facts on it along
+        info = self.fact_info
+        for fid in old_facts:
+            info.pop(fid, None)
+        out = []
+        for ent in entities:
+            if ent.entity_id in moves:
+                table.drop(ent.entity_id)
+                ent = replace(ent, entity_id=moves[ent.entity_id])
+                table.put(ent)
+            out.append(ent)
+        log.debug("moved %d entities to their key ids, re-made %d facts", len(moves), len(remade))
+        return out, moves, list(old_facts.values()), remade
 
     # -- time tree --------------------------------------------------------------------------------
     def _update_tree(self, changes: Mapping[str, tuple[set[str], set[str], set[str], set[str]]]

@@ -290,14 +290,16 @@ class PassageGraphBuilder:
         return self._queries
 
     def _renamed(self, existing: set[str]) -> list[Passage]:
-        """Passages of ``existing`` that mention an entity whose canonical name changed since their
-        queries were made (a write can change it: ``graph_index.entities.canonical``); their
+        """Passages of ``existing`` that mention an entity whose canonical name (or id) changed since
+        their queries were made (a write can change it: ``graph_index.entities.canonical``); their
         queries name it, so they are made again, as a one-batch build would make them."""
         now = {e.entity_id: (e.name, e.mentions) for e in self.graph.entities()}
         before, self._names = self._names, {eid: name for eid, (name, _) in now.items()}
         if before is None:
             return []
-        pids = {pid for eid, (name, mentions) in now.items() if before.get(eid, name) != name for pid in mentions}
+        # an id new since then that old passages mention is an entity moved to its key id
+        # (``graph_index.entities.key_id``): its old passages may have named it otherwise
+        pids = {pid for eid, (name, mentions) in now.items() if before.get(eid) != name for pid in mentions}
         return self.docs.get_passages(sorted(pids & existing)) if pids & existing else []
 
     def _register(self, passages: Sequence[Passage]) -> None:

@@ -115,3 +115,43 @@ def test_canonical_is_a_function_of_the_set_of_forms() -> None:
     assert (once.name, once.type, once.aliases, once.mentions) == ("ACME", "ORG", ("Acme",), ("p1", "p2", "p3"))
     left = merge_mentions(once, remove=["p2", "p3"])
     assert (left.name, left.type, left.mentions, left.forms) == ("Acme", "ORG", ("p1",), (("p1", "Acme", "ORG"),))
+
+
+NEAR = {
+    "p": {"id": "p", "title": "Election", "date": "2019-12-12",
+          "text": "Conservatives [ORG] | won | General Election [EVENT]. Conservatives [ORG] | holds | Seat Aldan [GPE]."},
+    "q": {"id": "q", "title": "Cabinet", "date": "2020-02-13",
+          "text": "Conservative [ORG] | leads | Cabinet Office [ORG]. The Conservative cabinet met."},
+}
+
+
+def build_near(*batches: Sequence[str]) -> TemporalGraphRAG:
+    from graph_index.entities import EmbeddingEntityResolver
+
+    rag = TemporalGraphRAG.open(None, embedder=HashingEmbedder(), llm=ScriptedLLM(default=""),
+                                extractor=TypedLineExtractor(), show_progress=False)
+    rag.indexer.resolver = EmbeddingEntityResolver(None)  # lexical near-duplicate merging only
+    for batch in batches:
+        rag.insert([NEAR[d] for d in batch])
+    return rag
+
+
+def test_a_near_duplicate_seen_first_gets_the_id_a_one_batch_build_gives() -> None:
+    """"Conservatives" first, then "Conservative": the merged entity moves to its key id (the
+    smallest normal form's), with its facts re-made, as the one-batch build has it; a delete of
+    the spelling that gave the key moves it back."""
+    from graph_index.entities import entity_id_for, key_id
+
+    one = build_near("pq")
+    ents = [e for e in one.graph.entities() if e.name.startswith("Conservative")]
+    assert len(ents) == 1 and ents[0].entity_id == entity_id_for("Conservative") == key_id(ents[0])
+    assert (ents[0].name, ents[0].aliases) == ("Conservative", ("Conservatives",))  # a tie: the smaller
+    expected = state(one)
+    for batches in (["p", "q"], ["q", "p"]):
+        rag = build_near(*batches)
+        assert state(rag) == expected, batches
+        assert all(f.subject in {e.entity_id for e in rag.graph.entities()} for f in rag.graph.facts())
+    rag = build_near("p", "q")
+    rag.delete("q")
+    assert state(rag) == state(build_near("p"))
+    assert [e.entity_id for e in rag.graph.entities() if e.name == "Conservatives"] == [entity_id_for("Conservatives")]
