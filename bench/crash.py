@@ -262,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=50)
     ap.add_argument("--code", type=Path, default=ROOT)
-    ap.add_argument("--baseline", type=Path, help="also measure this checkout (a worktree of the old commit)")
+    ap.add_argument("--baseline", type=Path, help="also measure this checkout (a worktree of the old "
+                    "commit); without it, the baseline section of an existing --out is kept")
     ap.add_argument("--baseline-trials", type=int, default=50)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--base-docs", type=int, default=60)
@@ -279,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
                               "now": measure(args.code.resolve(), args.trials, *sizes)}
     if args.baseline is not None:
         report["baseline"] = measure(args.baseline.resolve(), args.baseline_trials, *sizes)
+    elif args.out.exists():  # the baseline commit does not change: keep its measured run
+        earlier = json.loads(args.out.read_text())
+        if "baseline" in earlier:
+            report["baseline"] = {**earlier["baseline"], "measured_in_an_earlier_run": {
+                k: earlier.get(k) for k in ("load_average", "load_average_end", "seconds")}}
     report["load_average_end"] = list(os.getloadavg())
     report["seconds"] = round(time.time() - t0, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -33,8 +33,8 @@ import numpy as np
 from tgrag.kernel.errors import IndexCorruptError, InputError, NotFoundError, StoreError
 from tgrag.kernel.temporal import TimeInterval
 from tgrag.stores.generations import GenerationFiles, atomic_write
-from tgrag.stores.vector_dates import check_intervals, encode, scope_mask
-from tgrag.stores.vector_input import as_matrix, normalise
+from tgrag.stores.vector_dates import encode, scope_mask
+from tgrag.stores.vector_input import as_matrix, check_batch, normalise
 
 FORMAT_VERSION = 2
 _READABLE = (1, 2)  # format 1: no intervals
@@ -73,15 +73,7 @@ class FaissVectorIndex:
             intervals: Sequence[TimeInterval | None] | None = None) -> None:
         """Add or replace vectors (normalised here) with their date intervals (None: undated); a
         repeated id in one call: the last one wins."""
-        vecs = self._as_matrix(vectors, "vectors")
-        if len(ids) != vecs.shape[0]:
-            raise InputError(f"{len(ids)} ids for {vecs.shape[0]} vectors")
-        ivs = check_intervals(intervals, len(ids))
-        last: dict[str, int] = {}
-        for row, sid in enumerate(ids):
-            if not isinstance(sid, str):
-                raise InputError(f"vector ids must be strings, got {sid!r}")
-            last[sid] = row
+        vecs, ivs, last = check_batch(ids, vectors, self.dim, intervals)
         if not last:
             return
         self.remove(last)

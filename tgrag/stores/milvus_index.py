@@ -35,8 +35,8 @@ import numpy as np
 
 from tgrag.kernel.errors import ConfigError, IndexCorruptError, InputError, StoreError
 from tgrag.kernel.temporal import TimeInterval
-from tgrag.stores.vector_dates import check_intervals, encode, scope_expression
-from tgrag.stores.vector_input import as_matrix, normalise
+from tgrag.stores.vector_dates import encode, scope_expression
+from tgrag.stores.vector_input import as_matrix, check_batch, normalise
 
 LIVE = 2**62  # gen_to of a current version
 MAX_TOPK = 16384  # Milvus's limit on one search's limit
@@ -90,15 +90,7 @@ class MilvusVectorIndex:
             intervals: Sequence[TimeInterval | None] | None = None) -> None:
         """Add or replace vectors (normalised here) with their date intervals (None: undated); a
         repeated id in one call: the last one wins."""
-        vecs = self._as_matrix(vectors, "vectors")
-        if len(ids) != vecs.shape[0]:
-            raise InputError(f"{len(ids)} ids for {vecs.shape[0]} vectors")
-        ivs = check_intervals(intervals, len(ids))
-        last: dict[str, int] = {}
-        for row, sid in enumerate(ids):
-            if not isinstance(sid, str) or not sid or len(sid) > _ID_LIMIT:
-                raise InputError(f"vector ids must be non-empty strings of at most {_ID_LIMIT} chars, got {sid!r}")
-            last[sid] = row
+        vecs, ivs, last = check_batch(ids, vectors, self.dim, intervals, max_id_len=_ID_LIMIT)
         if not last:
             return
         g, live = self._visible, self._ids()
