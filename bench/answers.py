@@ -152,8 +152,8 @@ def answer_sets(args: argparse.Namespace, result: dict[str, Any], settings: dict
     """Index every set of ``args.datasets`` with the product's own index, build each method's query
     side with the one assembler, answer the questions ``pick`` selects with every method, round-robin
     over the sets (a run cut short still covers each set evenly), and write ``result`` to ``args.out``
-    after every question. Questions already in ``args.out`` (same set, method and id) are not asked
-    again: a killed run resumes. ``limits`` caps a method to the first n questions of each set (the
+    after every question. Questions already in ``args.out`` (same set, method, id and reader) are not
+    asked again: a killed run resumes. ``limits`` caps a method to the first n questions of each set (the
     ablations of a benchmark may run on fewer questions than its full configuration). ``corpus`` may
     index part of a set's corpus: (name, dataset, picked questions) -> (index name, documents, what
     was kept, in words); the default is every passage of the set, pooled."""
@@ -168,6 +168,8 @@ def answer_sets(args: argparse.Namespace, result: dict[str, Any], settings: dict
             result["datasets"][name] = {"machine": old.get("machine"), "llm": old.get("llm"), **d}
     if old and getattr(args, "resume", True):
         for name, d in old.get("datasets", {}).items():
+            if (d.get("llm") or old.get("llm")) != getattr(llm, "name", None):
+                continue  # rows another reader answered are asked again, not resumed
             for m, rows in d.get("questions", {}).items():
                 for r in rows:
                     done[(name, m, r["id"])] = r
