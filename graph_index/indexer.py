@@ -151,16 +151,7 @@ class GraphIndexer:
 
         t = time.perf_counter()
         facts = sorted(new_facts.values(), key=lambda f: f.fact_id)
-        keys = {tkg.supersede_key(f) for f in facts if self.single_valued(f.predicate)} - {None}
-        existing = tkg.group_members(self.graph, keys)  # type: ignore[arg-type]
-        before = {f.fact_id: f for f in existing}
-        updated = tkg.supersede(existing, facts, single_valued=self.single_valued)
-        changed = [f for f in updated if f.fact_id not in before or before[f.fact_id] != f]
-        self.graph.upsert(changed)
-        info = self.fact_info
-        for f in facts:
-            info[f.fact_id] = _info(f)
-        superseded = sum(1 for f in changed if f.fact_id in before)
+        superseded = self._store_facts(facts)
         secs["facts"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -220,13 +211,7 @@ class GraphIndexer:
         self.graph.delete(drop)
         keep, _, moved_out, moved_in = self._move_to_key_ids(keep)
         self.graph.upsert(keep)
-        if moved_in:
-            keys = {tkg.supersede_key(f) for f in moved_in if self.single_valued(f.predicate)} - {None}
-            closed = tkg.supersede(tkg.group_members(self.graph, keys), moved_in,  # type: ignore[arg-type]
-                                   single_valued=self.single_valued)
-            self.graph.upsert(closed)
-            for f in moved_in:
-                info[f.fact_id] = _info(f)
+        self._store_facts(moved_in)
         secs["entities"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -246,6 +231,22 @@ class GraphIndexer:
         secs["total"] = time.perf_counter() - t0
         return IndexReport(len(passages), 0, len(gone_ids), len(touched_ids), recomputed[0], 0, secs,
                            recomputed[1], len(reopened))
+
+    def _store_facts(self, facts: Sequence[Fact]) -> int:
+        """Write new ``facts`` with the supersession of their single-valued groups closed over what
+        the store holds; only facts that changed are written. Returns how many stored facts it closed."""
+        if not facts:
+            return 0
+        keys = {tkg.supersede_key(f) for f in facts if self.single_valued(f.predicate)} - {None}
+        existing = tkg.group_members(self.graph, keys)  # type: ignore[arg-type]
+        before = {f.fact_id: f for f in existing}
+        updated = tkg.supersede(existing, facts, single_valued=self.single_valued)
+        changed = [f for f in updated if f.fact_id not in before or before[f.fact_id] != f]
+        self.graph.upsert(changed)
+        info = self.fact_info
+        for f in facts:
+            info[f.fact_id] = _info(f)
+        return sum(1 for f in changed if f.fact_id in before)
 
     # -- entity ids -------------------------------------------------------------------------------
     def _move_to_key_ids(self, entities: Sequence[Entity]

@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from graph_index.entities import canonical, merge_mentions
+from graph_index.entities import EmbeddingEntityResolver, canonical, merge_mentions
 from graph_index.protocols import EntityMention, ExtractionResult, RawFact
 from tgrag.facade import TemporalGraphRAG
 from tgrag.kernel.records import Entity, Passage
@@ -56,11 +56,14 @@ DOCS = {
 }
 
 
-def build(*batches: Sequence[str]) -> TemporalGraphRAG:
+def build(*batches: Sequence[str], docs: dict[str, dict[str, str]] = DOCS,
+          lexical_merging: bool = False) -> TemporalGraphRAG:
     rag = TemporalGraphRAG.open(None, embedder=HashingEmbedder(), llm=ScriptedLLM(default=""),
                                 extractor=TypedLineExtractor(), show_progress=False)
+    if lexical_merging:  # near duplicates merge on spelling alone (no embedding check)
+        rag.indexer.resolver = EmbeddingEntityResolver(None)
     for batch in batches:
-        rag.insert([DOCS[d] for d in batch])
+        rag.insert([docs[d] for d in batch])
     return rag
 
 
@@ -126,14 +129,7 @@ NEAR = {
 
 
 def build_near(*batches: Sequence[str]) -> TemporalGraphRAG:
-    from graph_index.entities import EmbeddingEntityResolver
-
-    rag = TemporalGraphRAG.open(None, embedder=HashingEmbedder(), llm=ScriptedLLM(default=""),
-                                extractor=TypedLineExtractor(), show_progress=False)
-    rag.indexer.resolver = EmbeddingEntityResolver(None)  # lexical near-duplicate merging only
-    for batch in batches:
-        rag.insert([NEAR[d] for d in batch])
-    return rag
+    return build(*batches, docs=NEAR, lexical_merging=True)
 
 
 def test_a_near_duplicate_seen_first_gets_the_id_a_one_batch_build_gives() -> None:
