@@ -23,7 +23,7 @@ Each size runs in its own process (so its peak RSS is its own):
 4. **Vector backends**: the same vectors, with their dates, loaded into FAISS HNSW, FAISS IVF (and a
    Milvus collection on a local ``milvus-lite server`` with ``--milvus``): load seconds, dense search
    p50/p95 alone and Recall@10 against flat, and the retrievers' latency with that index in place of
-   flat (the graph and documents are shared).
+   flat (the graph and documents are shared), on the first ``--backend-queries`` questions.
 """
 
 from __future__ import annotations
@@ -137,7 +137,8 @@ def retriever_latency(rag: Any, vectors: Any, emb: Any, qs: Sequence[str]) -> di
     return out
 
 
-def vector_backends(rag: Any, emb: Any, qs: Sequence[str], *, milvus: bool, work: Path) -> dict[str, Any]:
+def vector_backends(rag: Any, emb: Any, qs: Sequence[str], *, milvus: bool, work: Path,
+                    backend_queries: int) -> dict[str, Any]:
     from tgrag.stores.faiss_ann import FaissHNSWVectorIndex, FaissIVFVectorIndex
 
     ids = sorted(rag.vectors.ids())
@@ -178,7 +179,8 @@ def vector_backends(rag: Any, emb: Any, qs: Sequence[str], *, milvus: bool, work
             recall = float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
             out[name] = {"load_seconds": round(load_s, 2), "recall@10_vs_flat": round(100 * recall, 2),
                          "search_ms": latencies(lambda q, index=index: index.search(qv[qs.index(q)], K), qs),
-                         "retrievers_ms": retriever_latency(rag, index, emb, qs)}
+                         "retrievers_ms": retriever_latency(rag, index, emb, qs[:backend_queries]),
+                         "retriever_questions": len(qs[:backend_queries])}
             params = {k: getattr(index, k) for k in ("m", "ef_construction", "ef_search", "nlist", "trained_lists",
                                                      "nprobe")
                       if hasattr(index, k)}
@@ -189,7 +191,8 @@ def vector_backends(rag: Any, emb: Any, qs: Sequence[str], *, milvus: bool, work
     return out
 
 
-def one_size(data: Path, size: int, n_queries: int, rebuild: bool, milvus: bool) -> dict[str, Any]:
+def one_size(data: Path, size: int, n_queries: int, rebuild: bool, milvus: bool, backend_queries: int = 30
+             ) -> dict[str, Any]:
     from tgrag.facade import TemporalGraphRAG
     from tgrag.models.embedders import SentenceTransformerEmbedder
 
@@ -245,7 +248,8 @@ def one_size(data: Path, size: int, n_queries: int, rebuild: bool, milvus: bool)
                           "note": "retriever latencies exclude query encoding (warm cache), as bench/retrieval.py",
                           "scoped_walk_scope": "one calendar year of 2000-2024 per question (hash)"}
         out["retrieval_ms"] = retriever_latency(rag, rag.vectors, emb, qs)
-        out["vector_backends"] = vector_backends(rag, emb, qs, milvus=milvus, work=work)
+        out["vector_backends"] = vector_backends(rag, emb, qs, milvus=milvus, work=work,
+                                               backend_queries=backend_queries)
         rag.close()
         out["peak_rss_mb"] = _peak_rss_mb()
         out["loadavg_end"] = list(os.getloadavg())
@@ -260,12 +264,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000, 100000])
     ap.add_argument("--queries", type=int, default=100)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "scale.json")
+    ap.add_argument("--backend-queries", type=int, default=30,
+                    help="questions for the retrievers' latency on each non-default vector backend")
     ap.add_argument("--no-rebuild", action="store_true")
     ap.add_argument("--milvus", action="store_true")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: one size, JSON on stdout
     args = ap.parse_args(argv)
     if args.one:
-        print(json.dumps(one_size(args.data, args.one, args.queries, not args.no_rebuild, args.milvus)))
+        print(json.dumps(one_size(args.data, args.one, args.queries, not args.no_rebuild, args.milvus,
+                                    args.backend_queries)))
         return 0
     prev = json.loads(args.out.read_text()) if args.out.exists() else {}
     commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
@@ -278,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sizes": dict(prev.get("sizes", {}))}
     for size in args.sizes:
         cmd = [sys.executable, __file__, str(args.data), "--one", str(size), "--queries", str(args.queries)]
-        cmd += ["--no-rebuild"] * args.no_rebuild + ["--milvus"] * args.milvus
+        cmd += ["--backend-queries", str(args.backend_queries)] + ["--no-rebuild"] * args.no_rebuild + ["--milvus"] * args.milvus
         done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
         result["sizes"][str(size)] = json.loads(done.stdout.strip().splitlines()[-1])
         args.out.write_text(json.dumps(result, indent=1) + "\n")  # after each size: a run can stop
