@@ -286,8 +286,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for size in args.sizes:
         cmd = [sys.executable, __file__, str(args.data), "--one", str(size), "--queries", str(args.queries)]
         cmd += ["--backend-queries", str(args.backend_queries)] + ["--no-rebuild"] * args.no_rebuild + ["--milvus"] * args.milvus
+        load = list(os.getloadavg())
         done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
-        result["sizes"][str(size)] = json.loads(done.stdout.strip().splitlines()[-1])
+        # per size: a later run of other sizes keeps this entry, with the commit that measured it
+        result["sizes"][str(size)] = {"commit": commit, "loadavg_start": load,
+                                      **json.loads(done.stdout.strip().splitlines()[-1])}
         args.out.write_text(json.dumps(result, indent=1) + "\n")  # after each size: a run can stop
         print(json.dumps({size: result["sizes"][str(size)].get("retrieval_ms")}), flush=True)
     return 0
