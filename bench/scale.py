@@ -32,7 +32,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -49,7 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.retrieval import CachedEmbedder, _NoLLM, read_jsonl  # noqa: E402
+from bench.retrieval import CachedEmbedder, _NoLLM, machine_info, read_jsonl  # noqa: E402
 from reasoning.assembly import build_query_side  # noqa: E402
 from reasoning.settings import ReasoningSettings  # noqa: E402
 from tgrag.ingest import document_from_row, passages_of  # noqa: E402
@@ -146,6 +145,7 @@ def vector_backends(rag: Any, emb: Any, qs: Sequence[str], *, milvus: bool, work
     dates = {p.passage_id: p.date for p in rag.docs.get_passages(ids)}
     intervals = [dates.get(i) for i in ids]
     qv = emb.encode(list(qs), kind="query")
+    qvec = dict(zip(qs, qv, strict=True))
     truth = [[pid for pid, _ in rag.vectors.search(v, K)] for v in qv]
     n = len(ids)
     backends: dict[str, Callable[[], Any]] = {
@@ -160,8 +160,7 @@ def vector_backends(rag: Any, emb: Any, qs: Sequence[str], *, milvus: bool, work
         server = MilvusLiteServer(work / "milvus")
         server.start()
         backends["milvus"] = lambda: MilvusVectorIndex(emb.dim, uri=server.uri, collection=f"scale_{n}")
-    out: dict[str, Any] = {"faiss_flat": {"search_ms": latencies(lambda q: rag.vectors.search(
-        qv[qs.index(q)], K), qs), "recall@10_vs_flat": 100.0}}
+    out: dict[str, Any] = {"faiss_flat": {"search_ms": latencies(lambda q: rag.vectors.search(qvec[q], K), qs), "recall@10_vs_flat": 100.0}}
     try:
         for name, make in backends.items():
             index = make()
@@ -178,7 +177,7 @@ def vector_backends(rag: Any, emb: Any, qs: Sequence[str], *, milvus: bool, work
             found = [[pid for pid, _ in index.search(v, K)] for v in qv]
             recall = float(np.mean([len(set(f) & set(t)) / len(t) for f, t in zip(found, truth, strict=True)]))
             out[name] = {"load_seconds": round(load_s, 2), "recall@10_vs_flat": round(100 * recall, 2),
-                         "search_ms": latencies(lambda q, index=index: index.search(qv[qs.index(q)], K), qs),
+                         "search_ms": latencies(lambda q, index=index: index.search(qvec[q], K), qs),
                          "retrievers_ms": retriever_latency(rag, index, emb, qs[:backend_queries]),
                          "retriever_questions": len(qs[:backend_queries])}
             params = {k: getattr(index, k) for k in ("m", "ef_construction", "ef_search", "nlist", "trained_lists",
@@ -275,10 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                                     args.backend_queries)))
         return 0
     prev = json.loads(args.out.read_text()) if args.out.exists() else {}
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    machine = machine_info()
+    commit = machine["commit"]
     result: dict[str, Any] = {
         "benchmark": "bench/scale.py", "commit": commit, "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "loadavg_start": list(os.getloadavg())},
+        "machine": machine,
         "models": {"embedder": "sentence-transformers/all-MiniLM-L6-v2", "extraction": "spaCy (default)",
                    "llm": "none (LLM-free indexing and retrieval)"},
         "corpus": "real passages of every set under DATA_ROOT, pooled, stable hash order, dates spread over 2000-2024",
