@@ -18,6 +18,14 @@ Subject matches ("who/what is X?" answered by the passage about X) keep their sc
 (``log(N/df)/log(N)``) and by ``mention_weight`` and kept only for names in at most ``max_df``
 passages, at most ``max_edges_per_query`` per query (when there are more, those sharing the most names
 with the source first; the default 30 keeps every target of a name within ``max_df``).
+N (the passage count) and the token document frequencies of the IDF are rounded up to powers of two,
+so that a write leaves the scores of hops it does not touch as they were.
+
+Incremental: an update re-links only the sources whose hops can have changed (new and re-made
+passages, those going out with a key whose matches or target passages changed, those whose text
+names a subject key that came or went) and keeps every other stored hop; when N's bucket changes, or
+the builder was not :meth:`~PassageGraphBuilder.prime`-d before the write, it re-links them all. Either
+way the stored hops are those a one-batch build of the same corpus makes.
 
 Persistence: hops live in the GraphStore. Pseudo-queries are *recomputable* from the passage text
 (the default generator is a pure function; an LLM generator is made cheap to replay by the LLM cache
@@ -277,17 +285,34 @@ class PassageGraphBuilder:
         self.key_index = key_index if key_index is not None else FaissVectorIndex(embedder.dim)
         self._queries: dict[str, PassageQueries] | None = None
         self._texts: dict[str, str] = {}
-        self._hops: dict[str, Hop] | None = None  # what the graph store holds
+        self._joined: dict[str, str] = {}  # pid -> " tok tok ... " (lower-cased word tokens of its text)
+        self._tok_pids: defaultdict[str, set[str]] = defaultdict(set)  # text token -> pids
+        self._out_by_key: defaultdict[str, set[str]] = defaultdict(set)  # out-going query key -> pids
         self._names: dict[str, str] | None = None  # entity id -> name when the queries were made
+        self._stats: _Stats | None = None  # the statistics the stored hops were scored with
+        self._cands: dict[str, tuple[tuple[str, float], ...]] = {}  # key -> closest subject keys
+        self._matches: dict[str, tuple[tuple[str, float], ...]] = {}  # key -> matched subject keys
+        self._primed = False
+        self.last_update: dict[str, object] = {}  # what the last update re-linked (benchmarks read it)
 
     # -- state --------------------------------------------------------------------------------
     def _state(self, exclude: set[str]) -> dict[str, PassageQueries]:
         if self._queries is None:
             existing = [p for p in self.docs.iter_passages() if p.passage_id not in exclude]
             self._queries = {}
-            self._names = None
+            self._out_by_key = defaultdict(set)
             self._register(existing)
+            self._names = {e.entity_id: e.name for e in self.graph.entities()}
         return self._queries
+
+    def prime(self) -> None:
+        """Load the query tables of the corpus the stores hold now, before a write changes them, so
+        that the write's :meth:`update` can re-link only the passages it touches (an update on an
+        un-primed builder re-links the whole corpus). The facade calls this at the start of every
+        write; it costs nothing once loaded."""
+        if self._queries is None:
+            self._state(set())
+            self._primed = True
 
     def _renamed(self, existing: set[str]) -> list[Passage]:
         """Passages of ``existing`` that mention an entity whose canonical name (or id) changed since
@@ -305,10 +330,30 @@ class PassageGraphBuilder:
     def _register(self, passages: Sequence[Passage]) -> None:
         assert self._queries is not None
         for pq in self.generator.generate(passages):
+            self._forget(pq.passage_id)
             self._queries[pq.passage_id] = pq
+            for q in pq.outgoing:
+                self._out_by_key[q.key].add(pq.passage_id)
         for p in passages:
             self._texts[p.passage_id] = p.text
+            toks = _TOKEN.findall(p.text.lower())
+            self._joined[p.passage_id] = f" {' '.join(toks)} "
+            for t in set(toks):
+                self._tok_pids[t].add(p.passage_id)
         self._embed_keys({q.key for p in passages for q in self._all_queries(p.passage_id)})
+
+    def _forget(self, pid: str) -> None:
+        """Drop a passage from the query tables and the text index."""
+        assert self._queries is not None
+        pq = self._queries.pop(pid, None)
+        if pq is not None:
+            for q in pq.outgoing:
+                self._out_by_key[q.key].discard(pid)
+        joined = self._joined.pop(pid, None)
+        if joined is not None:
+            for t in set(joined.split()):
+                self._tok_pids[t].discard(pid)
+        self._texts.pop(pid, None)
 
     def _all_queries(self, pid: str) -> tuple[PseudoQuery, ...]:
         assert self._queries is not None
@@ -323,47 +368,77 @@ class PassageGraphBuilder:
 
     def _vectors(self, keys: Sequence[str]) -> np.ndarray:
         if not keys:
-            return np.zeros((0, self.embedder.dim), dtype=np.float32)
-        return np.stack([self.key_index.vector(f"key:{k}") for k in keys])
+            return np.zeros((0, self.embedder.dim), dtype=np.float64)
+        # float64: a cosine must not depend on the shape of the product it was computed in, or an
+        # incremental re-link (a few rows) and a rebuild (all rows) could round a score apart
+        return np.stack([self.key_index.vector(f"key:{k}") for k in keys]).astype(np.float64)
 
     def reset(self) -> None:
         """Drop every cache (after the stores were rolled back or re-loaded); rebuilt lazily."""
         self._queries = None
         self._texts = {}
-        self._hops = None
+        self._joined = {}
+        self._tok_pids = defaultdict(set)
+        self._out_by_key = defaultdict(set)
         self._names = None
-
-    def _stored_hops(self) -> dict[str, Hop]:
-        if self._hops is None:
-            self._hops = {h.hop_id: h for h in self.graph.hops()}
-        return self._hops
+        self._stats = None
+        self._cands = {}
+        self._matches = {}
+        self._primed = False
 
     # -- public -------------------------------------------------------------------------------
     def update(self, *, added: Sequence[Passage] = (), removed: Iterable[str] = ()) -> tuple[int, int]:
         """Add passages and drop passage ids, then make the stored hops exactly those that linking
-        the whole corpus gives: hop scores use corpus statistics (passage count, key document
-        frequencies, IDF), so a hop between old passages can change when others come or go. The
-        result is the graph a one-batch build of the same corpus makes, whatever the insert order;
-        only hops that changed are written. Returns (hops added or re-scored, hops removed)."""
+        the whole corpus gives. Hop scores use corpus statistics (key document frequencies, IDF and
+        the passage count, the last two bucketed to powers of two), so a hop between old passages
+        can change when others come or go: only the sources whose hops can have changed are
+        re-linked (all of them when the passage-count bucket changes or the builder was not
+        primed). The result is the graph a one-batch build of the same corpus makes, whatever the
+        insert order; only hops that changed are written. Returns (hops added or re-scored, hops
+        removed)."""
         new = [p for p in added if p.passage_id]
         new_ids = {p.passage_id for p in new}
         gone_ids = set(removed) - new_ids
         if not new and not gone_ids:
             return 0, 0
+        full = self._queries is None or not self._primed
         state = self._state(new_ids)
+        prev = self._stats if self._stats is not None else _stats(state)
+        if not full and not self._cands and prev.subjects:
+            self._refresh_matches(prev, None, set(), set(), set())
+        gone_ids &= set(state)
+        before = {pid: {q.key for q in self._all_queries(pid)} for pid in gone_ids}
         for pid in gone_ids:
-            state.pop(pid, None)
-            self._texts.pop(pid, None)
+            self._forget(pid)
         renamed = self._renamed(set(state) - new_ids)
+        for p in renamed:
+            before[p.passage_id] = {q.key for q in self._all_queries(p.passage_id)}
         if new or renamed:
             self._register([*new, *renamed])
-        want = {h.hop_id: h for h in self._link(set(state), state)} if state else {}
-        have = self._stored_hops()
+        cur = _stats(state)
+        self._stats = cur
+        full = full or cur.n != prev.n
+        touched = new_ids | {p.passage_id for p in renamed}
+        if full:
+            self._cands, self._matches = {}, {}
+            self._refresh_matches(cur, None, set(), set(), set())
+            sources = set(state)
+            have = {h.hop_id: h for h in self.graph.hops()}
+        else:
+            sources = self._dirty_sources(prev, cur, {p.passage_id for p in renamed}, before) | touched
+            sources |= {h.src for h in self.graph.hops(dst=gone_ids)} if gone_ids else set()
+            sources &= set(state)
+            have = {h.hop_id: h for h in self.graph.hops(src=sources | gone_ids)}
+        want: dict[str, Hop] = {}
+        for src in sorted(sources):
+            want.update(self._source_hops(src, cur))
         stale = sorted(hid for hid in have if hid not in want)
         changed = [h for hid, h in sorted(want.items()) if have.get(hid) != h]
         self.graph.delete(stale)
         self.graph.upsert(changed)
-        self._hops = want
+        self._primed = True
+        self.last_update = {"full": full, "sources_relinked": len(sources), "passages": len(state),
+                            "hops_written": len(changed), "hops_removed": len(stale)}
         return len(changed), len(stale)
 
     def add(self, passages: Sequence[Passage]) -> int:
@@ -376,83 +451,167 @@ class PassageGraphBuilder:
         return self.update(removed=passage_ids)[1]
 
     # -- linking ------------------------------------------------------------------------------
-    def _link(self, new_ids: set[str], state: dict[str, PassageQueries]) -> list[Hop]:
-        subjects: dict[str, set[str]] = defaultdict(set)  # subject key -> passages
-        mentioned: dict[str, set[str]] = defaultdict(set)  # mention key -> passages
-        for pid, pq in state.items():
-            for q in pq.incoming:
-                (subjects if q.kind == SUBJECT else mentioned)[q.key].add(pid)
-        n = max(2, len(state))
-        df = Counter({k: len(v) for k, v in mentioned.items()})
-        tok_df: Counter[str] = Counter(t for pq in state.values() for q in pq.incoming for t in set(q.key.split()))
-        idf = {t: math.log(1 + n / c) for t, c in tok_df.items()}
-        # out-going queries per source: its own, plus every known subject named in its text
-        new_subjects = {k for k, ps in subjects.items() if ps & new_ids}
-        out: dict[str, dict[str, str]] = {}  # src -> key -> query text
-        for pid, pq in state.items():
-            is_new = pid in new_ids
-            keys = {q.key: q.text for q in pq.outgoing}
-            scan = subjects if is_new else {k: subjects[k] for k in new_subjects}
-            found = find_known_names(self._texts.get(pid, ""), scan) if scan else set()  # type: ignore[arg-type]
-            for k in found:
-                keys.setdefault(k, f"Who or what is {k}?")
-            own = {q.key for q in pq.incoming if q.kind == SUBJECT}
-            out[pid] = {k: t for k, t in keys.items() if k not in own}
-        # new sources may reach every subject; existing sources only the new passages' subjects
-        new_keys = sorted({k for pid, keys in out.items() if pid in new_ids for k in keys})
-        old_keys = sorted({k for pid, keys in out.items() if pid not in new_ids for k in keys})
-        matches = {True: self._match_subjects(new_keys, sorted(subjects), idf),
-                   False: self._match_subjects(old_keys, sorted(new_subjects), idf)}
+    def _universe(self, st: _Stats) -> set[str]:
+        """Every key a source can go out with: out-going query keys and (names found in texts)
+        subject keys."""
+        return {k for k, ps in self._out_by_key.items() if ps} | set(st.subjects)
+
+    def _refresh_matches(self, st: _Stats, prev: _Stats | None, added_s: set[str], removed_s: set[str],
+                         idf_changed: set[str]) -> set[str]:
+        """Bring the fuzzy candidates (the ``fuzzy_candidates`` subject keys closest by cosine, ties
+        by key) and the match lists of every key up to date with ``st``; returns the keys whose
+        match list changed. Without ``prev`` everything is computed afresh."""
+        universe = self._universe(st)
+        subject_keys = sorted(st.subjects)
+        old_matches = self._matches
+        for k in [k for k in self._cands if k not in universe]:
+            del self._cands[k]
+        redo = sorted(k for k in universe if k not in self._cands
+                      or any(s in removed_s for s, _ in self._cands[k]))
+        self._cands.update(self._top_cosine(redo, subject_keys))
+        redo_set = set(redo)
+        merged: set[str] = set()
+        if added_s and prev is not None:
+            merged = self._merge_cosine(sorted(universe - redo_set), sorted(added_s))
+        new_matches: dict[str, tuple[tuple[str, float], ...]] = {}
+        for k in universe:
+            if prev is not None and k in old_matches and k not in redo_set and k not in merged \
+                    and k not in added_s and k not in removed_s and not self._touches(k, idf_changed):
+                new_matches[k] = old_matches[k]
+            else:
+                new_matches[k] = self._match_one(k, st)
+        changed = {k for k in universe | set(old_matches) if old_matches.get(k) != new_matches.get(k)}
+        self._matches = new_matches
+        return changed
+
+    def _touches(self, key: str, tokens: set[str]) -> bool:
+        if not tokens:
+            return False
+        if tokens.intersection(key.split()):
+            return True
+        return any(tokens.intersection(s.split()) for s, _ in self._cands.get(key, ()))
+
+    def _top_cosine(self, keys: list[str], subject_keys: list[str]) -> dict[str, tuple[tuple[str, float], ...]]:
+        out: dict[str, tuple[tuple[str, float], ...]] = {}
+        if not keys:
+            return out
+        if not subject_keys:
+            return {k: () for k in keys}
+        sv = self._vectors(subject_keys)
+        take = min(self.fuzzy_candidates, len(subject_keys))
+        for start in range(0, len(keys), 1024):
+            chunk = keys[start:start + 1024]
+            sims = self._vectors(chunk) @ sv.T
+            for row, key in enumerate(chunk):
+                out[key] = _best(sims[row], subject_keys, take)
+        return out
+
+    def _merge_cosine(self, keys: list[str], added: list[str]) -> set[str]:
+        """Fold new subject keys into the candidates of ``keys``; returns the keys whose candidates
+        changed."""
+        changed: set[str] = set()
+        if not keys or not added:
+            return changed
+        av = self._vectors(added)
+        take = min(self.fuzzy_candidates, len(added))
+        for start in range(0, len(keys), 4096):
+            chunk = keys[start:start + 4096]
+            sims = self._vectors(chunk) @ av.T
+            best = sims.max(axis=1)
+            for row, key in enumerate(chunk):
+                old = self._cands[key]
+                if len(old) >= self.fuzzy_candidates and best[row] < old[-1][1]:
+                    continue
+                merged = sorted({*old, *_best(sims[row], added, take)}, key=lambda x: (-x[1], x[0]))
+                merged = merged[: self.fuzzy_candidates]
+                if tuple(merged) != old:
+                    self._cands[key] = tuple(merged)
+                    changed.add(key)
+        return changed
+
+    def _match_one(self, key: str, st: _Stats) -> tuple[tuple[str, float], ...]:
+        """The subject keys ``key`` matches with a hybrid score >= threshold, best first."""
+        cands = dict(self._cands.get(key, ()))
+        if key in st.subjects:
+            cands[key] = 1.0
+        found = []
+        for skey, cos in cands.items():
+            score = 1.0 if skey == key else \
+                self.keyword_weight * keyword_overlap(key, skey, st.idf) + (1 - self.keyword_weight) * cos
+            if score >= self.threshold:
+                found.append((skey, score))
+        found.sort(key=lambda x: (-x[1], x[0]))
+        return tuple(found[: self.max_edges_per_query])
+
+    def _containing(self, keys: Iterable[str]) -> set[str]:
+        """Passages whose text holds one of ``keys`` as a whole-word n-gram (``find_known_names``)."""
+        out: set[str] = set()
+        for key in keys:
+            toks = key.split()
+            if not toks or len(toks) > _MAX_NGRAM:
+                continue
+            pools = sorted((self._tok_pids.get(t, set()) for t in set(toks)), key=len)
+            if not pools[0]:
+                continue
+            cands = set(pools[0]).intersection(*pools[1:])
+            needle = f" {key} "
+            out.update(pid for pid in cands if needle in self._joined[pid])
+        return out
+
+    def _dirty_sources(self, prev: _Stats, cur: _Stats, renamed: set[str],
+                       before: dict[str, set[str]]) -> set[str]:
+        """Old passages whose out-going hops can differ after this update."""
+        added_s = set(cur.subjects) - set(prev.subjects)
+        removed_s = set(prev.subjects) - set(cur.subjects)
+        idf_changed = {t for t in set(prev.idf) | set(cur.idf) if prev.idf.get(t) != cur.idf.get(t)}
+        changed = self._refresh_matches(cur, prev, added_s, removed_s, idf_changed)
+        moved_s = {k for k in set(prev.subjects) | set(cur.subjects) if prev.subjects.get(k) != cur.subjects.get(k)}
+        dirty = set(changed)
+        dirty |= {k for k, lst in self._matches.items() if any(s in moved_s for s, _ in lst)}
+        linkable = lambda ps: ps is not None and 1 < len(ps) <= self.max_df  # noqa: E731  (mention hops made)
+        dirty |= {k for k in set(prev.mentioned) | set(cur.mentioned) if prev.mentioned.get(k) != cur.mentioned.get(k)
+                  and (linkable(prev.mentioned.get(k)) or linkable(cur.mentioned.get(k)))}
+        for keys in before.values():  # re-made or dropped passages: their old keys rank targets
+            dirty |= keys
+        for pid in renamed:  # ... and so do the re-made ones' new keys
+            dirty |= {q.key for q in self._all_queries(pid)}
+        out = {pid for k in dirty for pid in self._out_by_key.get(k, ())}
+        subjectish = (dirty & (set(prev.subjects) | set(cur.subjects))) | added_s | removed_s
+        return out | self._containing(subjectish)
+
+    def _out_keys(self, pid: str, st: _Stats) -> dict[str, str]:
+        """A source's out-going keys with their query texts: its own, plus every known subject named
+        in its text, less its own subjects."""
+        assert self._queries is not None
+        pq = self._queries[pid]
+        keys = {q.key: q.text for q in pq.outgoing}
+        for k in sorted(find_known_names(self._texts.get(pid, ""), st.subjects)):  # type: ignore[arg-type]
+            keys.setdefault(k, f"Who or what is {k}?")
+        own = {q.key for q in pq.incoming if q.kind == SUBJECT}
+        return {k: t for k, t in keys.items() if k not in own}
+
+    def _source_hops(self, src: str, st: _Stats) -> dict[str, Hop]:
+        """Every hop out of ``src`` that linking the whole corpus gives."""
         hops: dict[str, Hop] = {}
 
-        def emit(src: str, dst: str, text: str, score: float) -> None:
+        def emit(dst: str, text: str, score: float) -> None:
             if src == dst or score <= 0:
                 return
             h = Hop.make(src, dst, text, round(min(1.0, score), 6))
             if h.hop_id not in hops or hops[h.hop_id].score < h.score:
                 hops[h.hop_id] = h
 
-        for src, keys in out.items():
-            src_new = src in new_ids
-            for key, text in keys.items():
-                for skey, score in matches[src_new].get(key, ()):
-                    targets = subjects[skey] if src_new else subjects[skey] & new_ids
-                    for dst in targets:
-                        emit(src, dst, text, score)
-                if key in mentioned and 1 < df[key] <= self.max_df:
-                    targets = mentioned[key] if src_new else mentioned[key] & new_ids
-                    spec = math.log(n / df[key]) / math.log(n)
-                    ranked = self._closest(src, sorted(targets - {src}))[: self.max_edges_per_query]
-                    for dst in ranked:
-                        emit(src, dst, text, self.mention_weight * spec)
-        return list(hops.values())
-
-    def _match_subjects(self, keys: list[str], subject_keys: list[str], idf: dict[str, float]
-                        ) -> dict[str, list[tuple[str, float]]]:
-        """For each out-going key, the subject keys it matches with a hybrid score >= threshold."""
-        out: dict[str, list[tuple[str, float]]] = {}
-        if not keys or not subject_keys:
-            return out
-        subject_vecs = self._vectors(subject_keys)
-        position = {k: i for i, k in enumerate(subject_keys)}
-        for start in range(0, len(keys), 2048):
-            chunk = keys[start:start + 2048]
-            sims = self._vectors(chunk) @ subject_vecs.T
-            top = np.argsort(-sims, axis=1)[:, : self.fuzzy_candidates]
-            for row, key in enumerate(chunk):
-                cands = {subject_keys[i]: float(sims[row, i]) for i in top[row].tolist()}
-                if key in position:
-                    cands[key] = 1.0
-                found = []
-                for skey, cos in cands.items():
-                    score = 1.0 if skey == key else \
-                        self.keyword_weight * keyword_overlap(key, skey, idf) + (1 - self.keyword_weight) * cos
-                    if score >= self.threshold:
-                        found.append((skey, score))
-                if found:
-                    found.sort(key=lambda x: (-x[1], x[0]))
-                    out[key] = found[: self.max_edges_per_query]
-        return out
+        log_n = math.log(st.n)
+        for key, text in self._out_keys(src, st).items():
+            for skey, score in self._matches.get(key, ()):
+                for dst in st.subjects[skey]:
+                    emit(dst, text, score)
+            targets = st.mentioned.get(key)
+            if targets is not None and 1 < len(targets) <= self.max_df:
+                spec = math.log(st.n / len(targets)) / log_n
+                for dst in self._closest(src, sorted(targets - {src}))[: self.max_edges_per_query]:
+                    emit(dst, text, self.mention_weight * spec)
+        return hops
 
     def _closest(self, src: str, targets: list[str]) -> list[str]:
         """Targets ordered by the similarity of their names to the source's names (cheap proxy for
@@ -462,3 +621,47 @@ class PassageGraphBuilder:
         assert self._queries is not None
         src_keys = {q.key for q in self._all_queries(src)}
         return sorted(targets, key=lambda t: (-len(src_keys & {q.key for q in self._all_queries(t)}), t))
+
+
+def _pow2(x: int) -> int:
+    """The smallest power of two >= ``x`` (``x >= 1``)."""
+    return 1 << max(0, x - 1).bit_length()
+
+
+@dataclass(frozen=True, slots=True)
+class _Stats:
+    """The corpus statistics hop scores read: passages per subject key and per mention key, the
+    passage count and the IDF of key tokens, both bucketed to powers of two so that most writes
+    leave them (and the scores of untouched hops) as they were."""
+
+    subjects: dict[str, frozenset[str]]
+    mentioned: dict[str, frozenset[str]]
+    n: int
+    idf: dict[str, float]
+
+
+def _stats(state: dict[str, PassageQueries]) -> _Stats:
+    subjects: dict[str, set[str]] = defaultdict(set)
+    mentioned: dict[str, set[str]] = defaultdict(set)
+    tok_df: Counter[str] = Counter()
+    for pid, pq in state.items():
+        for q in pq.incoming:
+            (subjects if q.kind == SUBJECT else mentioned)[q.key].add(pid)
+            tok_df.update(set(q.key.split()))
+    n = _pow2(max(2, len(state)))
+    return _Stats({k: frozenset(v) for k, v in subjects.items()}, {k: frozenset(v) for k, v in mentioned.items()},
+                  n, {t: math.log(1 + n / _pow2(c)) for t, c in tok_df.items()})
+
+
+def _best(row: np.ndarray, keys: list[str], take: int) -> tuple[tuple[str, float], ...]:
+    """The ``take`` best (key, cosine) of one row of similarities, by (-cosine, key): exact under
+    ties at the cut, whatever order the row's keys come in."""
+    if take <= 0:
+        return ()
+    if take < len(keys):
+        kth = np.partition(row, len(keys) - take)[len(keys) - take]
+        idx = np.nonzero(row >= kth)[0]
+    else:
+        idx = np.arange(len(keys))
+    picked = sorted(((keys[i], float(row[i])) for i in idx.tolist()), key=lambda x: (-x[1], x[0]))
+    return tuple(picked[:take])

@@ -282,6 +282,8 @@ class TemporalGraphRAG:
         if not new_docs:
             return InsertReport(documents_unchanged=unchanged, seconds={"total": time.perf_counter() - t0})
         passages = [p for doc in new_docs for p in passages_of(doc, max_words=self.max_words)]
+        if self.passage_graph is not None:  # its tables of the corpus before this write: re-link locally
+            self.passage_graph.prime()
         t_embed = time.perf_counter()
         vectors = self._embed([passage_text(p) for p in passages])
         seconds = {"chunk": t_embed - t0, "embed": time.perf_counter() - t_embed}
@@ -342,6 +344,8 @@ class TemporalGraphRAG:
                 raise NotFoundError("document", doc_id)
             passages = self.docs.passages_of(doc_id)
             ids = [p.passage_id for p in passages]
+            if self.passage_graph is not None:
+                self.passage_graph.prime()
             self._tx.begin(WriteBatch(self._tx.generation + 1, (doc_id,)))
             try:
                 report = self.indexer.remove(passages) if self.indexer is not None else None

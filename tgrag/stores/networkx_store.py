@@ -75,6 +75,10 @@ class NetworkXGraphStore:
             elif isinstance(rec, TimeNode):
                 self._time_nodes[rec.node_id] = rec
             elif isinstance(rec, Hop):
+                old = self._hops.get(rec.hop_id)
+                if old is not None and (old.src, old.dst) == (rec.src, rec.dst):
+                    self._hops[rec.hop_id] = rec  # a re-scored hop: its edge stays
+                    continue
                 self._remove_hop(rec.hop_id)
                 self._hops[rec.hop_id] = rec
                 self.passage_graph.add_edge(rec.src, rec.dst, key=rec.hop_id)
@@ -120,17 +124,19 @@ class NetworkXGraphStore:
             if self.kg.has_edge(fact.subject, fact.object, key=fact_id):
                 self.kg.remove_edge(fact.subject, fact.object, key=fact_id)
             for node in (fact.subject, fact.object):  # drop bare nodes nothing refers to any more
-                if node in self.kg and node not in self._entities and self.kg.degree(node) == 0:
+                if node in self.kg and node not in self._entities and not self.kg.succ[node] \
+                        and not self.kg.pred[node]:
                     self.kg.remove_node(node)
 
     def _remove_hop(self, hop_id: str) -> None:
         hop = self._hops.pop(hop_id, None)
         if hop is None:
             return
-        self.passage_graph.remove_edge(hop.src, hop.dst, key=hop_id)
-        for node in (hop.src, hop.dst):
-            if node in self.passage_graph and self.passage_graph.degree(node) == 0:
-                self.passage_graph.remove_node(node)
+        g = self.passage_graph
+        g.remove_edge(hop.src, hop.dst, key=hop_id)
+        for node in (hop.src, hop.dst):  # no neighbour either way (O(1); degree() counts every edge)
+            if node in g and not g.succ[node] and not g.pred[node]:
+                g.remove_node(node)
 
     # -- reads ------------------------------------------------------------------------------------
     def entities(self, ids: Iterable[str] | None = None) -> list[Entity]:
