@@ -218,9 +218,11 @@ def one_size(data: Path, size: int, n_queries: int, rebuild: bool, milvus: bool,
                                                                      if isinstance(v, int)}}
         rag = open_(work / "index")
         report, wall, cpu = timed(lambda: rag.insert(held))
+        relink = dict(rag.passage_graph.last_update) if rag.passage_graph is not None else {}
         rag.close()
         out["insert_1pct"] = {"documents": len(held), "seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
                               "stage_seconds": {k: round(v, 1) for k, v in report.seconds.items()},
+                              "passage_graph_relink": relink,
                               # the base build is a rebuild of 99% of the corpus: the reference when
                               # --no-rebuild skips the real one
                               "fraction_of_base_build_wall": round(wall / out["indexing"]["seconds"], 3),

@@ -282,11 +282,13 @@ class TemporalGraphRAG:
         if not new_docs:
             return InsertReport(documents_unchanged=unchanged, seconds={"total": time.perf_counter() - t0})
         passages = [p for doc in new_docs for p in passages_of(doc, max_words=self.max_words)]
+        t_prime = time.perf_counter()
         if self.passage_graph is not None:  # its tables of the corpus before this write: re-link locally
             self.passage_graph.prime()
         t_embed = time.perf_counter()
         vectors = self._embed([passage_text(p) for p in passages])
-        seconds = {"chunk": t_embed - t0, "embed": time.perf_counter() - t_embed}
+        seconds = {"chunk": t_prime - t0, "passage_graph_load": t_embed - t_prime,
+                   "embed": time.perf_counter() - t_embed}
         self._tx.begin(WriteBatch(self._tx.generation + 1, tuple(d.doc_id for d, _ in replaced),
                                   tuple(new_docs), tuple(passages)))
         try:
