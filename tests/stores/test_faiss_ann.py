@@ -92,3 +92,40 @@ def test_parameters_are_checked() -> None:
         FaissHNSWVectorIndex(8, m=0)
     with pytest.raises(InputError, match="nprobe"):
         FaissIVFVectorIndex(8, nprobe=-1)
+
+
+def _commit(index: FaissVectorIndex, generation: int) -> None:
+    index.begin(generation)
+    index.prepare(generation)
+    index.commit(generation)
+
+
+@pytest.mark.parametrize("kind", ["hnsw", "ivf"])
+def test_the_structure_is_saved_with_its_generation_and_reused_on_reopen(tmp_path, kind) -> None:  # noqa: ANN001
+    def make(**kw):  # noqa: ANN003, ANN202
+        return FaissHNSWVectorIndex(DIM, tmp_path / "vectors.faiss", m=kw.get("m", 8), ef_construction=40) \
+            if kind == "hnsw" else FaissIVFVectorIndex(DIM, tmp_path / "vectors.faiss", nlist=kw.get("m", 8))
+
+    vecs = clustered(600)
+    index = make()
+    ids = build(index, vecs)
+    index.search(vecs[0], 5)  # builds the structure
+    index.remove(ids[:10])  # tombstones
+    _commit(index, 1)
+    assert (tmp_path / "vectors.ann.g1.faiss").exists()
+    expected = [index.search(v, 5) for v in vecs[20:40]]
+    again = make()
+    again.load(1)
+    assert again._ann is not None and again._stale == index._stale  # loaded, not rebuilt
+    assert [again.search(v, 5) for v in vecs[20:40]] == expected
+    other = make(m=16)  # other parameters: the saved structure is not theirs
+    other.load(1)
+    assert other._ann is None
+    assert [h for h, _ in other.search(vecs[25], 5)] == [h for h, _ in expected[5]]
+    _commit(again, 2)  # written again (its structure exists); generation 0 and older pruned
+    assert sorted(p.name for p in tmp_path.glob("vectors.ann.*")) == ["vectors.ann.g1.faiss", "vectors.ann.g2.faiss"]
+    (tmp_path / "vectors.ann.g2.faiss").write_bytes(b"not an index")
+    broken = make()
+    broken.load(2)  # a damaged cache is rebuilt, never an error
+    assert broken._ann is None
+    assert [h for h, _ in broken.search(vecs[25], 5)] == [h for h, _ in expected[5]]

@@ -8,7 +8,11 @@ remove act on. The approximate structure is derived from it:
 - kept up to date incrementally: added vectors go into it at once; removed or replaced ones become
   tombstones, excluded by an id selector at search time;
 - rebuilt when tombstones exceed a quarter of it (IVF also when the corpus doubled since its
-  k-means training, so the centroids follow the data).
+  k-means training, so the centroids follow the data);
+- saved beside the flat file of each generation when it exists at commit (``vectors.ann.gN.faiss``:
+  the structure, its tombstones and parameters), and loaded with that generation, so a reopened
+  index does not rebuild it. The file is a cache: one that does not match its generation's flat
+  index (other parameters, other vectors, unreadable) is ignored and the structure rebuilt.
 
 Searches return exact cosines (HNSWFlat and IVFFlat keep full vectors); only recall is
 approximate. A filtered search (``allowed`` / ``scope``) of at most 2,048 ids scores them exactly;
@@ -19,13 +23,19 @@ falls back to the exact flat search, so it still returns k ids whenever k are ad
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
+from typing import IO, Any
 
 import faiss
 import numpy as np
 
 from tgrag.kernel.errors import InputError
 from tgrag.stores.faiss_index import FaissVectorIndex
+from tgrag.stores.generations import GenerationFiles
+
+log = logging.getLogger(__name__)
 
 _REBUILD_STALE = 0.25  # rebuild when this fraction of the approximate index is tombstones
 _MIN_POINTS_PER_LIST = 39  # FAISS's k-means wants ~39 training points per centroid
@@ -49,6 +59,67 @@ class _ApproximateFaissIndex(FaissVectorIndex):
     # -- subclass hooks ---------------------------------------------------------------------------
     def _build(self, vectors: np.ndarray, ids: np.ndarray) -> faiss.Index:
         raise NotImplementedError
+
+    def _settings(self) -> dict[str, Any]:
+        """What the structure was built with: a saved one with other settings is not used."""
+        raise NotImplementedError
+
+    # -- the saved structure (a cache of the generation's flat index) ---------------------------
+    def _ann_files(self) -> GenerationFiles | None:
+        return GenerationFiles(self.path.with_name(f"{self.path.stem}.ann{self.path.suffix}")) \
+            if self.path is not None else None
+
+    def _header(self) -> dict[str, Any]:
+        return {"kind": type(self).__name__, "settings": self._settings(), "dim": self.dim,
+                "built_for": self._built_for, "next": self._next, "count": len(self)}
+
+    def _write_ann(self, fh: IO[bytes]) -> None:
+        assert self._ann is not None
+        stale = np.fromiter(sorted(self._stale), dtype=np.int64, count=len(self._stale))
+        np.savez(fh, header=np.frombuffer(json.dumps(self._header()).encode(), dtype=np.uint8),
+                 index=faiss.serialize_index(self._ann), stale=stale)
+
+    def _read_ann(self, path: Path) -> None:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                header = json.loads(z["header"].tobytes().decode())
+                blob = np.ascontiguousarray(z["index"], dtype=np.uint8)
+                stale = set(np.asarray(z["stale"], dtype=np.int64).tolist())
+            ann = faiss.deserialize_index(blob)
+        except Exception as exc:  # noqa: BLE001  a cache: any unreadable file is rebuilt instead
+            log.warning("%s: unreadable saved %s structure (%r); rebuilding it", path, type(self).__name__, exc)
+            return
+        mine = {**self._header(), "built_for": header.get("built_for")}
+        live = set(self._str_of)
+        if header != mine or ann.ntotal - len(stale) != len(live) or stale & live:
+            log.info("%s: saved structure does not match its generation's vectors; rebuilding it", path)
+            return
+        self._ann, self._stale, self._built_for = ann, stale, int(header["built_for"])
+
+    def prepare(self, generation: int) -> None:
+        super().prepare(generation)
+        files = self._ann_files()
+        if files is not None and self._ann is not None and not self._needs_rebuild():
+            files.write(generation, self._write_ann)
+
+    def begin(self, generation: int) -> None:
+        super().begin(generation)
+        files = self._ann_files()
+        if files is not None:
+            files.prune(keep=set(), above=generation - 1)
+
+    def commit(self, generation: int) -> None:
+        super().commit(generation)
+        files = self._ann_files()
+        if files is not None:
+            files.prune(keep={generation, generation - 1})
+
+    def load(self, generation: int) -> None:
+        super().load(generation)
+        files = self._ann_files()
+        found = files.existing(generation) if files is not None else None
+        if found is not None:
+            self._read_ann(found)
 
     def _params(self, selector: faiss.IDSelector, n: int) -> faiss.SearchParameters:
         raise NotImplementedError
@@ -105,6 +176,9 @@ class FaissHNSWVectorIndex(_ApproximateFaissIndex):
         self.ef_search = _positive("ef_search", ef_search)
         super().__init__(dim, path)
 
+    def _settings(self) -> dict[str, Any]:
+        return {"m": self.m, "ef_construction": self.ef_construction}
+
     def _build(self, vectors: np.ndarray, ids: np.ndarray) -> faiss.Index:
         hnsw = faiss.IndexHNSWFlat(self.dim, self.m, faiss.METRIC_INNER_PRODUCT)
         hnsw.hnsw.efConstruction = self.ef_construction
@@ -133,6 +207,9 @@ class FaissIVFVectorIndex(_ApproximateFaissIndex):
     def _needs_rebuild(self) -> bool:
         grown = len(self) >= 2 * self._built_for and self.trained_lists < self.nlist
         return super()._needs_rebuild() or grown
+
+    def _settings(self) -> dict[str, Any]:
+        return {"nlist": self.nlist}
 
     @property
     def trained_lists(self) -> int:
