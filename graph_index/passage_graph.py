@@ -499,11 +499,23 @@ class PassageGraphBuilder:
             return {k: () for k in keys}
         sv = self._vectors(subject_keys)
         take = min(self.fuzzy_candidates, len(subject_keys))
+        names = np.array(subject_keys, dtype=object)
         for start in range(0, len(keys), 1024):
             chunk = keys[start:start + 1024]
             sims = self._vectors(chunk) @ sv.T
+            if take < len(subject_keys):
+                top = np.argpartition(-sims, take - 1, axis=1)[:, :take]
+                vals = np.take_along_axis(sims, top, axis=1)
+                tied = (sims >= vals.min(axis=1, keepdims=True)).sum(axis=1) > take  # ties at the cut
+            else:
+                top = np.tile(np.arange(len(subject_keys)), (len(chunk), 1))
+                vals, tied = sims, np.zeros(len(chunk), dtype=bool)
             for row, key in enumerate(chunk):
-                out[key] = _best(sims[row], subject_keys, take)
+                if tied[row]:
+                    out[key] = _best(sims[row], subject_keys, take)
+                else:
+                    out[key] = tuple(sorted(zip(names[top[row]].tolist(), vals[row].tolist()),
+                                            key=lambda x: (-x[1], x[0])))
         return out
 
     def _merge_cosine(self, keys: list[str], added: list[str]) -> set[str]:

@@ -92,3 +92,20 @@ def test_an_unprimed_builder_relinks_everything_and_agrees(tmp_path) -> None:  #
     again.passage_graph.reset()
     again.passage_graph.update(removed=[])  # nothing to do
     again.close()
+
+
+def test_vectorised_candidates_equal_the_exact_rule_under_ties() -> None:
+    from graph_index.passage_graph import PassageGraphBuilder, _best
+    from tgrag.stores.networkx_store import NetworkXGraphStore
+    from tgrag.stores.sqlite_docs import SqliteDocumentStore
+
+    builder = PassageGraphBuilder(NetworkXGraphStore(), SqliteDocumentStore(":memory:"), HashingEmbedder())
+    words = ["acme", "dyes", "bank", "north", "wind", "frost", "lake", "orra"]
+    subjects = sorted({f"{a} {b}" for a in words for b in words if a != b})  # "a b" and "b a": equal vectors
+    keys = sorted({f"{a} {b}" for a in words[:5] for b in words[3:]} | {"acme", "zeta"})
+    builder._embed_keys(set(subjects) | set(keys))
+    got = builder._top_cosine(keys, subjects)
+    sims = builder._vectors(keys) @ builder._vectors(subjects).T
+    for row, key in enumerate(keys):
+        assert got[key] == _best(sims[row], subjects, builder.fuzzy_candidates), key
+    assert any(len({c for _, c in got[k]}) < len(got[k]) for k in keys)  # ties were exercised
