@@ -288,7 +288,8 @@ class PassageGraphBuilder:
         self._joined: dict[str, str] = {}  # pid -> " tok tok ... " (lower-cased word tokens of its text)
         self._tok_pids: defaultdict[str, set[str]] = defaultdict(set)  # text token -> pids
         self._out_by_key: defaultdict[str, set[str]] = defaultdict(set)  # out-going query key -> pids
-        self._names: dict[str, str] | None = None  # entity id -> name when the queries were made
+        self._names: dict[str, tuple[str, frozenset[str]]] | None = None  # entity id -> (name, passages)
+        #   when the queries were made
         self._stats: _Stats | None = None  # the statistics the stored hops were scored with
         self._cands: dict[str, tuple[tuple[str, float], ...]] = {}  # key -> closest subject keys
         self._matches: dict[str, tuple[tuple[str, float], ...]] = {}  # key -> matched subject keys
@@ -302,7 +303,7 @@ class PassageGraphBuilder:
             self._queries = {}
             self._out_by_key = defaultdict(set)
             self._register(existing)
-            self._names = {e.entity_id: e.name for e in self.graph.entities()}
+            self._names = _linked_names(self.graph)
         return self._queries
 
     def prime(self) -> None:
@@ -318,13 +319,21 @@ class PassageGraphBuilder:
         """Passages of ``existing`` that mention an entity whose canonical name (or id) changed since
         their queries were made (a write can change it: ``graph_index.entities.canonical``); their
         queries name it, so they are made again, as a one-batch build would make them."""
-        now = {e.entity_id: (e.name, e.mentions) for e in self.graph.entities()}
-        before, self._names = self._names, {eid: name for eid, (name, _) in now.items()}
+        now = _linked_names(self.graph)
+        before, self._names = self._names, now
         if before is None:
             return []
         # an id new since then that old passages mention is an entity moved to its key id
-        # (``graph_index.entities.key_id``): its old passages may have named it otherwise
-        pids = {pid for eid, (name, mentions) in now.items() if before.get(eid) != name for pid in mentions}
+        # (``graph_index.entities.key_id``): its old passages may have named it otherwise; an
+        # entity that gained or lost passages (a merge into an existing id) or went away changes
+        # the names those passages link
+        pids: set[str] = set()
+        for eid, (name, mentions) in now.items():
+            old = before.get(eid)
+            pids |= mentions if old is None or old[0] != name else old[1] ^ mentions
+        for eid, (_, mentions) in before.items():
+            if eid not in now:
+                pids |= mentions
         return self.docs.get_passages(sorted(pids & existing)) if pids & existing else []
 
     def _register(self, passages: Sequence[Passage]) -> None:
@@ -633,6 +642,11 @@ class PassageGraphBuilder:
         assert self._queries is not None
         src_keys = {q.key for q in self._all_queries(src)}
         return sorted(targets, key=lambda t: (-len(src_keys & {q.key for q in self._all_queries(t)}), t))
+
+
+def _linked_names(graph: GraphStore) -> dict[str, tuple[str, frozenset[str]]]:
+    """Entity id -> (name, the passages linked to it): what the queries of those passages name."""
+    return {e.entity_id: (e.name, frozenset(e.mentions)) for e in graph.entities()}
 
 
 def _pow2(x: int) -> int:
