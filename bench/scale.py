@@ -291,8 +291,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         load = list(os.getloadavg())
         done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
         # per size: a later run of other sizes keeps this entry, with the commit that measured it
+        old = result["sizes"].get(str(size))
         result["sizes"][str(size)] = {"commit": commit, "loadavg_start": load,
                                       **json.loads(done.stdout.strip().splitlines()[-1])}
+        if old:  # the run this one replaces, for comparison (one level)
+            result["sizes"][str(size)]["previous_run"] = {k: old.get(k) for k in ("commit", "indexing", "insert_1pct")}
         args.out.write_text(json.dumps(result, indent=1) + "\n")  # after each size: a run can stop
         print(json.dumps({size: result["sizes"][str(size)].get("retrieval_ms")}), flush=True)
     return 0
