@@ -275,7 +275,8 @@ def machine_info() -> dict[str, Any]:
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                 text=True, check=False).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", "reasoning", "bench", "graph_index"],
+        code = ["tgrag", "reasoning", "graph_index", "experiments", "bench", ":(exclude)bench/results"]
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", *code],  # results are not code
                                     cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip())
     except OSError:
         commit, dirty = None, None
