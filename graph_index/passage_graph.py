@@ -413,6 +413,7 @@ class PassageGraphBuilder:
         full = self._queries is None or not self._primed
         state = self._state(new_ids)
         prev = self._stats if self._stats is not None else _stats(state)
+        full = full or _pow2(max(2, len((set(state) - gone_ids) | new_ids))) != prev.n  # bucket changes
         if not full and not self._cands and prev.subjects:
             self._refresh_matches(prev, None, set(), set(), set())
         gone_ids &= set(state)
