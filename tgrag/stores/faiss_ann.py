@@ -54,6 +54,7 @@ class _ApproximateFaissIndex(FaissVectorIndex):
         self._ann: faiss.Index | None = None
         self._stale: set[int] = set()
         self._built_for = 0
+        self._ann_gens: GenerationFiles | None = None
         super().__init__(dim, path)
 
     # -- subclass hooks ---------------------------------------------------------------------------
@@ -66,8 +67,11 @@ class _ApproximateFaissIndex(FaissVectorIndex):
 
     # -- the saved structure (a cache of the generation's flat index) ---------------------------
     def _ann_files(self) -> GenerationFiles | None:
-        return GenerationFiles(self.path.with_name(f"{self.path.stem}.ann{self.path.suffix}")) \
-            if self.path is not None else None
+        if self.path is None:
+            return None
+        if self._ann_gens is None:  # one per index, made at first use (``path`` is set by the base)
+            self._ann_gens = GenerationFiles(self.path.with_name(f"{self.path.stem}.ann{self.path.suffix}"))
+        return self._ann_gens
 
     def _header(self) -> dict[str, Any]:
         return {"kind": type(self).__name__, "settings": self._settings(), "dim": self.dim,
