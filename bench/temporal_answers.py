@@ -19,7 +19,7 @@ import ast
 import sys
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,27 +75,47 @@ def realtimeqa_corpus(name: str, data: Any, questions: list[Any], *, results: in
             f"every gold article of the set and the first {results} search results of each sampled question")
 
 
+def parse_override(text: str) -> tuple[str, Any]:
+    """``field=value`` for a top-level ReasoningSettings field; the value is read as a Python literal
+    when it is one (numbers, booleans), else kept as text."""
+    field, sep, value = text.partition("=")
+    if not sep or field not in {f.name for f in fields(ReasoningSettings)}:
+        raise SystemExit(f"--set expects FIELD=VALUE with a ReasoningSettings field, got {text!r}")
+    try:
+        return field, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return field, value
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(ap, datasets=SETS, max_evidence_tokens=800, out="temporal_answers.json")
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
     ap.add_argument("--ablation-limit", type=int, default=50)
+    ap.add_argument("--offset", type=int, default=0,
+                    help="start the even stride here: offset 0 is the reported sample, other offsets are "
+                         "disjoint question sets for tuning")
+    ap.add_argument("--take", type=int, default=0, help="ask only the first n questions of the sample")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a ReasoningSettings field in every method (e.g. entity_focus=fill)")
     ap.add_argument("--realtimeqa-results", type=int, default=3,
                     help="search-result articles per sampled RealtimeQA question to index beside the gold ones")
     args = ap.parse_args(argv)
     embedder, llm = embedded_models(args)
-    settings = {m: replace(METHODS[m], k=args.k, max_evidence_tokens=args.max_evidence_tokens)
+    overrides = dict(parse_override(o) for o in args.overrides)
+    settings = {m: replace(METHODS[m], k=args.k, max_evidence_tokens=args.max_evidence_tokens, **overrides)
                 for m in args.methods}
     result: dict[str, Any] = {"command": " ".join(sys.argv), "date": datetime.now(UTC).isoformat(),
                               "machine": machine_info(), "embedder": embedder.name, "llm": llm.name,
-                              "sample": f"{args.limit} questions per set at an even stride; ablations on the "
+                              "sample": f"{args.take or args.limit} questions per set at an even stride "
+                                        f"(1 in {args.limit} of the set, offset {args.offset}); ablations on the "
                                         f"first {args.ablation_limit} of them",
                               "settings": {m: asdict(s) for m, s in settings.items()},
                               "corpus": "all passages of each set pooled (the product's own index)", "datasets": {}}
 
     def pick(every: list[Any]) -> list[Any]:
         stride = max(1, len(every) // args.limit) if args.limit else 1  # evenly over the set's types
-        return every[::stride][: args.limit]
+        return every[args.offset::stride][: args.take or args.limit]
 
     def extra_row(ans: Answer, q: Any) -> dict[str, Any]:
         path = next((t.data.get("path") for t in ans.trace if t.stage == "answer"), None)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tgrag.kernel.errors import ConfigError
 from tgrag.kernel.protocols import GraphStore
 from tgrag.kernel.records import Entity, Evidence, EvidenceKind, Fact, TimeNode
 from tgrag.kernel.temporal import Granularity, TimeInterval
@@ -60,6 +61,44 @@ def scope_sentences(evidence: Sequence[Evidence], scope: TimeInterval | None) ->
         if text:
             out.append(ev if text == ev.text.strip() else replace(ev, text=text))
     return out
+
+
+FOCUS_MODES = ("off", "fill", "only")
+_NAME_TOKEN = re.compile(r"[A-Z][\w'-]{3,}")
+
+
+def about_entities(ev: Evidence, entities: Sequence[Entity]) -> bool:
+    """The passage mentions one of ``entities``: it is among an entity's linked mentions, or its text
+    names the entity in full or by the last word of a multi-word name ("Detmer" for "Ty Detmer")."""
+    for ent in entities:
+        if ev.ref_id in ent.mentions or ent.name in ev.text:
+            return True
+        words = ent.name.split()
+        if len(words) > 1 and _NAME_TOKEN.fullmatch(words[-1]) and re.search(rf"\b{re.escape(words[-1])}\b", ev.text):
+            return True
+    return False
+
+
+def focus_on_entities(passages: Sequence[Evidence], entities: Sequence[Entity], k: int, *, mode: str = "fill",
+                      max_mentions: int = 50) -> list[Evidence]:
+    """The ``k`` passages a reader sees, from a deeper retrieval: those about the question's entities
+    first, in retrieval order. ``fill`` tops up with the others in retrieval order, ``only`` shows the
+    passages about the entities alone (all ``k`` retrieved when none is). Entities linked to more than
+    ``max_mentions`` passages say little about which passage is meant and are not used; with no
+    entity left the retrieval order stands."""
+    if mode not in FOCUS_MODES:
+        raise ConfigError(f"entity_focus must be one of {FOCUS_MODES}, got {mode!r}")
+    specific = [e for e in entities if 0 < len(e.mentions) <= max_mentions]
+    if mode == "off" or not specific:
+        return list(passages[:k])
+    about = [ev for ev in passages if about_entities(ev, specific)]
+    if not about:
+        return list(passages[:k])
+    if mode == "only":
+        return about[:k]
+    chosen = {id(ev) for ev in about[:k]}
+    rest = [ev for ev in passages if id(ev) not in chosen]
+    return about[:k] + rest[: max(0, k - len(about))]
 
 
 def estimate_tokens(text: str) -> int:

@@ -29,6 +29,7 @@ from reasoning.evidence import (
     assemble,
     evidence_summary,
     fact_text,
+    focus_on_entities,
     kg_fact_evidence,
     ranked_fact_evidence,
     scope_sentences,
@@ -90,7 +91,11 @@ class TemporalReasoner:
         st = self.settings
         t0 = time.perf_counter()
         retr = self.retriever()
-        passages = retr.retrieve(question, st.k, scope=scope, keep_undated=keep_undated)
+        focus = st.entity_focus != "off" and self.indexer is not None
+        entities = self.indexer.link(question) if self.indexer is not None and (focus or st.use_kg_facts) else []
+        passages = retr.retrieve(question, st.focus_depth if focus else st.k, scope=scope, keep_undated=keep_undated)
+        if focus:
+            passages = focus_on_entities(passages, entities, st.k, mode=st.entity_focus)
         if st.use_time_scope and st.scope_sentences and scope is not None:
             passages = scope_sentences(passages, scope)
         info: dict[str, Any] = {"retriever": type(retr).__name__, "query": question,
@@ -101,7 +106,6 @@ class TemporalReasoner:
         facts: list[Evidence] = []
         later_facts: list[Evidence] = []
         if st.use_kg_facts and self.indexer is not None:
-            entities = self.indexer.link(question)
             info["linked_entities"] = [e.name for e in entities]
             if self.side.kg is not None:  # relevance (relation match, fit to the scope), then time
                 facts, later_facts = ranked_fact_evidence(self.side.kg, self.graph, question, scope, entities,

@@ -21,6 +21,14 @@ from tgrag.kernel.timeparse import as_of_scope, between_scope, find_time_express
 
 _AS_OF = re.compile(r"\b(as of|as at|by|until|up to|till|before)\s*$", re.IGNORECASE)
 _AFTER = re.compile(r"\b(after|since|from|starting)\s*$", re.IGNORECASE)
+# a name's parenthesised disambiguator: "John Williams (footballer, born 1968)", "Dune (2021 film)"
+_PAREN = re.compile(r"\(([^()]*)\)")
+_DISAMBIGUATOR = re.compile(r"\bborn\b|\bb\.\s*\d|^\s*\d{4}\s+[a-z]", re.IGNORECASE)
+
+
+def _name_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of disambiguators that belong to a name, not to the question's time."""
+    return [(m.start(), m.end()) for m in _PAREN.finditer(text) if _DISAMBIGUATOR.search(m.group(1))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +61,18 @@ def _with_note(scope: QuestionScope, note: str, ignored: list[str]) -> QuestionS
     return QuestionScope(scope.interval, scope.parts, True, note, tuple(ignored))
 
 
+def _scope_mentions(text: str, reference: datetime | None) -> list[Any]:
+    """The time expressions of ``text``, less those inside a name's disambiguator."""
+    names = _name_spans(text)
+    return [m for m in find_time_expressions(text, reference=reference)
+            if not any(a <= m.start_char < b for a, b in names)]
+
+
 def scope_from_text(text: str, *, reference: datetime | None = None) -> list[ScopePart]:
     """Time expressions in ``text`` as scope parts; "as of X"/"before X" become open-start scopes,
-    "after X"/"since X" open-end ones. Several plain expressions are spanned by one interval."""
-    mentions = find_time_expressions(text, reference=utc(reference) if reference else None)
+    "after X"/"since X" open-end ones. Several plain expressions are spanned by one interval. A year
+    inside a name's disambiguator ("(footballer, born 1968)", "(2021 film)") is part of the name."""
+    mentions = _scope_mentions(text, utc(reference) if reference else None)
     parts: list[ScopePart] = []
     for m in mentions:
         before = text[: m.start_char]
@@ -101,9 +117,8 @@ def question_scope(question: str, *, as_of: str | datetime | None = None,
     if use_text:
         parts.extend(scope_from_text(question, reference=ref))
     note = ""
-    if use_text and not parts and find_time_expressions(question, reference=ref):
+    if use_text and not parts and (parts_seen := _scope_mentions(question, ref)):
         note = "the question's time expressions contradict each other; no scope taken from the text"
-        parts_seen = find_time_expressions(question, reference=ref)
         return _with_note(question_scope(question, as_of=as_of, between=between, question_date=question_date,
                                          use_text=False), note, [m.text for m in parts_seen])
     api_iv = _intersect_all([p.interval for p in api])

@@ -83,3 +83,47 @@ def test_scope_sentences_keeps_undated_and_in_scope_sentences_only():
     assert out[0].text == "Mark Gower plays for Ebbsfleet United F.C. from Jan, 2015 to Jan, 2015. He is a midfielder."
     assert out[1] is dated
     assert scope_sentences([ev("p1", text)], None)[0].text == text
+
+
+def _ent(name: str, *mentions: str) -> Entity:
+    return Entity.make(name, name.lower(), mentions=tuple(mentions))
+
+
+def test_entity_focus_puts_the_passages_about_the_entities_first():
+    from reasoning.evidence import focus_on_entities
+
+    ps = [ev("p1", "Arsenal signed a winger in 2001."), ev("p2", "Bernard joined Rangers in 2005."),
+          ev("p3", "Newcastle United won the cup."), ev("p4", "Olivier Bernard was born in Paris."),
+          ev("p5", "He played for Newcastle United.")]
+    bernard = _ent("Olivier Bernard", "p5")  # p5 is a linked mention; p2 names him by surname, p4 in full
+    assert [e.ref_id for e in focus_on_entities(ps, [bernard], 3, mode="fill")] == ["p2", "p4", "p5"]
+    assert [e.ref_id for e in focus_on_entities(ps, [bernard], 4, mode="fill")] == ["p2", "p4", "p5", "p1"]
+    assert [e.ref_id for e in focus_on_entities(ps, [bernard], 5, mode="only")] == ["p2", "p4", "p5"]
+    assert [e.ref_id for e in focus_on_entities(ps, [bernard], 2, mode="off")] == ["p1", "p2"]
+
+
+def test_entity_focus_keeps_the_retrieval_order_without_a_specific_entity():
+    import pytest
+
+    from reasoning.evidence import focus_on_entities
+    from tgrag.kernel.errors import ConfigError
+
+    ps = [ev("p1", "Arsenal signed a winger."), ev("p2", "Rangers lost."), ev("p3", "John Smith scored.")]
+    common = _ent("John", *[f"x{i}" for i in range(60)], "p3")  # linked to 61 passages: says little
+    assert [e.ref_id for e in focus_on_entities(ps, [common], 2, mode="only")] == ["p1", "p2"]
+    assert [e.ref_id for e in focus_on_entities(ps, [_ent("Zed Q")], 2, mode="only")] == ["p1", "p2"]
+    assert [e.ref_id for e in focus_on_entities(ps, [], 2, mode="fill")] == ["p1", "p2"]
+    with pytest.raises(ConfigError, match="entity_focus"):
+        focus_on_entities(ps, [], 2, mode="sometimes")
+
+
+def test_entity_focus_settings_are_checked():
+    import pytest
+
+    from reasoning.settings import ReasoningSettings
+    from tgrag.kernel.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="entity_focus"):
+        ReasoningSettings(entity_focus="always")
+    with pytest.raises(ConfigError, match="focus_depth"):
+        ReasoningSettings(k=5, focus_depth=3)

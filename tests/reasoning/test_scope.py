@@ -55,3 +55,15 @@ def test_narrow_keeps_the_child_inside_the_parent():
     assert narrow(parent, TimeInterval.from_label("2020-03")) == TimeInterval.from_label("2020-03")
     assert narrow(parent, TimeInterval.from_label("2019")) == parent
     assert narrow(None, parent) == parent
+
+
+def test_a_year_in_a_names_disambiguator_is_not_the_questions_time():
+    s = question_scope("Which team did the player John Williams (footballer, born 1968) belong to from 2007 to 2008?")
+    assert (s.interval.start, s.interval.end) == (utc_datetime(2007), utc_datetime(2009))
+    film = question_scope("Who directed Dune (2021 film)?")
+    assert film.interval is None and film.note == ""  # no scope, and no "contradiction" either
+
+
+def test_a_parenthesised_year_that_is_not_a_disambiguator_still_counts():
+    s = question_scope("Who chaired the board (in 1990) of Acme?")
+    assert s.interval == TimeInterval.from_label("1990")
