@@ -93,7 +93,7 @@ class TemporalReasoner:
         retr = self.retriever()
         focus = st.entity_focus != "off" and self.indexer is not None
         entities = self.indexer.link(question) if self.indexer is not None and (focus or st.use_kg_facts) else []
-        passages = retr.retrieve(question, st.focus_depth if focus else st.k, scope=scope, keep_undated=keep_undated)
+        passages = retr.retrieve(question, max(st.focus_depth, st.k) if focus else st.k, scope=scope, keep_undated=keep_undated)
         if focus:
             passages = focus_on_entities(passages, entities, st.k, mode=st.entity_focus)
         if st.use_time_scope and st.scope_sentences and scope is not None:

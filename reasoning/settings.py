@@ -35,7 +35,7 @@ class ReasoningSettings:
     max_facts: int = 8
     scope_sentences: bool = True  # drop sentences of undated passages dated outside the scope
     entity_focus: str = "off"  # "off" | "fill" | "only": passages about the question's entities first
-    focus_depth: int = 15  # passages retrieved for the entity focus to choose the k from
+    focus_depth: int = 15  # passages retrieved for the entity focus to choose the k from (at least k)
     ppr: PPRSettings = PPRSettings()  # Personalized PageRank over the entity–passage graph
     fusion: FusionSettings = FusionSettings()  # retriever "fusion": weighted RRF of its members
     use_kg_answer: bool = True  # answer from the KG when it holds one value in the scope
@@ -55,8 +55,8 @@ class ReasoningSettings:
             raise ConfigError(f"generator must be one of {GENERATOR_KINDS}, got {self.generator!r}")
         if self.entity_focus not in FOCUS_MODES:
             raise ConfigError(f"entity_focus must be one of {FOCUS_MODES}, got {self.entity_focus!r}")
-        if self.focus_depth < self.k:
-            raise ConfigError(f"focus_depth must be >= k ({self.k}), got {self.focus_depth}")
+        if self.focus_depth < 1:
+            raise ConfigError(f"focus_depth must be >= 1, got {self.focus_depth}")
         if self.rerank not in RERANKERS:
             raise ConfigError(f"rerank must be one of {RERANKERS}, got {self.rerank!r}")
 

@@ -126,4 +126,5 @@ def test_entity_focus_settings_are_checked():
     with pytest.raises(ConfigError, match="entity_focus"):
         ReasoningSettings(entity_focus="always")
     with pytest.raises(ConfigError, match="focus_depth"):
-        ReasoningSettings(k=5, focus_depth=3)
+        ReasoningSettings(focus_depth=0)
+    assert ReasoningSettings(k=20).k == 20  # a k above focus_depth is fine: the focus then reads k
