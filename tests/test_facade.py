@@ -209,3 +209,21 @@ def test_as_of_earlier_than_every_document_abstains_without_a_reader_call(rag: T
     ans = rag.query("Who was the chair of Veltrane Robotics?", as_of="2001-06-30")
     assert ans.abstained and not ans.citations and len(llm.calls) == n_calls
     assert ans.trace[0].data["period_lacking"] is True
+
+
+def test_entity_focus_hands_the_reader_passages_about_the_questions_entity(tmp_path: Path) -> None:
+    from reasoning.settings import ReasoningSettings
+
+    docs = DOCS + [{"id": f"n{i}", "title": f"Note {i}", "text": f"Veltrane Robotics opened depot {i} in Harrowgate."}
+                   for i in range(6)]
+    question = "Which company did Tobias Crane lead?"
+    seen = {}
+    for mode in ("off", "only"):
+        rag = _open(tmp_path / mode, reasoning=ReasoningSettings(k=2, entity_focus=mode, use_kg_facts=False,
+                                                                 use_summaries=False, use_time_scope=False))
+        rag.insert(docs)
+        evidence, info = rag.reasoner.gather(question, None)
+        seen[mode] = [e.doc_id for e in evidence]
+        rag.close()
+    assert seen["only"] == ["d2"]  # the one passage naming Tobias Crane, whatever the retrieval order
+    assert len(seen["off"]) == 2  # without the focus the reader gets the top k as retrieved
