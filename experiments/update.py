@@ -2,8 +2,10 @@
 
 Questions are grouped by their gold time scope: ``new`` when it overlaps an inserted document's
 date, ``old`` when it has a scope that does not, ``unscoped`` otherwise (e.g. ECT-QA's unanswerable
-questions). Every group is scored before and after the insert; the insert's cost (seconds, LLM
-calls, what was recomputed) is reported next to the cost of building the base.
+questions). Every group is scored before and after the insert. Before it, a ``new`` question's
+evidence is not indexed yet, so it is scored as unanswerable there: abstaining is correct, an
+answer is not. The insert's cost (seconds, LLM calls, what was recomputed) is reported next to the
+cost of building the base.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
-from experiments.datasets import QAExample, in_slice
+from experiments.datasets import UNANSWERABLE, QAExample, in_slice
 from experiments.indexing import IndexInfo, open_or_build
 from experiments.metrics import evaluate
 from experiments.records import Prediction
@@ -72,6 +75,13 @@ def question_group(ex: QAExample, new_docs: Sequence[Document]) -> str:
     return "new" if any(d.date is not None and d.date.overlaps(scope) for d in new_docs) else "old"
 
 
+def pending_as_unanswerable(questions: Sequence[QAExample], groups: dict[str, str]) -> list[QAExample]:
+    """The questions as scored before the insert: a ``new`` one's period is not indexed yet, so its
+    right outcome is to abstain."""
+    return [replace(q, answers=(UNANSWERABLE,), unanswerable=True) if groups[q.qid] == "new" else q
+            for q in questions]
+
+
 def _phase(cfg: DictConfig, rag: Any, comps: Any, questions: Sequence[QAExample], groups: dict[str, str],
            info: IndexInfo, label: str) -> tuple[list[Prediction], dict[str, Any], dict[str, Any]]:
     method = build_method(cfg, make_system(cfg, rag, comps))
@@ -103,8 +113,9 @@ def run_update(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
              {g: sum(v == g for v in groups.values()) for g in GROUPS})
     cache_root, reuse = Path(cfg.paths.cache_dir), bool(cfg.index.reuse)
     rag, base_info = open_or_build(comps, base_docs, cache_root=cache_root, name=f"{dataset.name}-base", reuse=reuse)
+    scored_before = pending_as_unanswerable(dataset.questions, groups)
     try:
-        before, s_before, per_item_before = _phase(cfg, rag, comps, dataset.questions, groups, base_info, "before update")
+        before, s_before, per_item_before = _phase(cfg, rag, comps, scored_before, groups, base_info, "before update")
     finally:
         rag.close()
     rag, upd_info = open_or_build(comps, new_docs, cache_root=cache_root, name=f"{dataset.name}-updated",
@@ -115,7 +126,7 @@ def run_update(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         rag.close()
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_predictions(out_dir / "predictions_before.jsonl", dataset.questions, before,
+    write_predictions(out_dir / "predictions_before.jsonl", scored_before, before,
                       per_item_scores(per_item_before))
     write_predictions(out_dir / "predictions.jsonl", dataset.questions, after, per_item_scores(per_item_after))
     method_name = after[0].method if after else str(cfg.method.name)
@@ -171,7 +182,8 @@ def render_update_report(cfg: DictConfig, update: dict[str, Any], plots: Sequenc
              f"Base slice: {list(cfg.protocol.base_slice) if cfg.protocol.base_slice else 'earliest documents'}; "
              f"inserted: {list(cfg.protocol.new_slice) if cfg.protocol.new_slice else 'the rest'}.",
              f"Question groups: {update['question_groups']} (new = gold time scope overlaps an inserted "
-             "document; unscoped = no gold scope, e.g. unanswerable).", "",
+             "document; unscoped = no gold scope, e.g. unanswerable). Before the insert a new question's "
+             "evidence is not indexed yet: it is scored as unanswerable there (abstaining is correct).", "",
              "## Correct / abstained / incorrect", "",
              markdown_table(rows, ["phase", "group", "n", "correct", "abstained", "incorrect", "accuracy"]), "",
              "## Answers to answerable questions (EM / F1 / share of gold tokens found)", "",

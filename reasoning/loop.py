@@ -129,21 +129,25 @@ class TemporalReasoner:
         return self.retriever().retrieve(question, k or self.settings.k, scope=scope.interval, keep_undated=keep)
 
     def period_lacking(self, scope: TimeInterval | None, *, strict: bool = False) -> bool:
-        """True when the corpus dates its documents but none falls in ``scope`` and no knowledge-graph
-        fact with a known start is valid in it: the corpus lacks that period, so any answer would be invented. Undated
-        corpora (Wikipedia-style) are never "lacking": their times live in the text. A ``strict`` scope
-        (the caller's ``as_of``/``between``) reads only documents dated inside it, so no such document
-        is enough: an ``as_of`` earlier than every document abstains."""
+        """True when the corpus dates its documents but none falls in ``scope`` and (with
+        ``period_coverage`` "documents_or_facts") no knowledge-graph fact known to hold then is valid in
+        it: the corpus lacks that period, so any answer would be invented. Undated corpora
+        (Wikipedia-style) are never "lacking": their times live in the text. A ``strict`` scope (the
+        caller's ``as_of``/``between``) reads only documents dated inside it, so no such document is
+        enough: an ``as_of`` earlier than every document abstains."""
         if scope is None or not self.settings.use_time_scope:
             return False
         if not self.docs.passage_ids_in(TimeInterval(None, None), limit=1):  # index lookups, no scan
             return False
         if self.docs.passage_ids_in(scope, limit=1):
             return False
-        if strict:
+        if strict or self.settings.period_coverage == "documents":
             return True
-        # a fact counts only with a known start: "until 2027" says nothing about 2012
-        return not any(f.valid is not None and f.valid.start is not None for f in self.graph.facts(during=scope))
+        # a fact counts only with a known start ("until 2027" says nothing about 2012), and an open end
+        # ("since 2015") only while the corpus reaches the period: past its last document it is unknown
+        reaches = bool(self.docs.passage_ids_in(TimeInterval(scope.start, None), limit=1))
+        return not any(f.valid is not None and f.valid.start is not None and (f.valid.end is not None or reaches)
+                       for f in self.graph.facts(during=scope))
 
     # -- the loop -----------------------------------------------------------------------------
     def answer(self, question: str, *, as_of: str | datetime | None = None,

@@ -13,6 +13,8 @@ from reasoning.walk import WalkSettings
 from tgrag.kernel.errors import ConfigError
 
 RETRIEVER_KINDS = ("dense", "bm25", "hybrid", "walk", "ppr", "fusion")
+# what makes a period "covered" in a corpus that dates its documents (TemporalReasoner.period_lacking)
+PERIOD_COVERAGE = ("documents_or_facts", "documents")
 _WALK = WalkSettings()  # the walk's own defaults, so the two cannot drift apart
 
 
@@ -36,6 +38,9 @@ class ReasoningSettings:
     scope_sentences: bool = True  # drop sentences of undated passages dated outside the scope
     entity_focus: str = "off"  # "off" | "fill" | "only": passages about the question's entities first
     focus_depth: int = 15  # passages retrieved for the entity focus to choose the k from (at least k)
+    # a dated corpus covers a period with a document dated in it, or ("documents_or_facts") also with a
+    # KG fact valid in it; "documents" suits reports that each cover their own period (earnings calls)
+    period_coverage: str = "documents_or_facts"
     ppr: PPRSettings = PPRSettings()  # Personalized PageRank over the entity–passage graph
     fusion: FusionSettings = FusionSettings()  # retriever "fusion": weighted RRF of its members
     use_kg_answer: bool = True  # answer from the KG when it holds one value in the scope
@@ -55,6 +60,8 @@ class ReasoningSettings:
             raise ConfigError(f"generator must be one of {GENERATOR_KINDS}, got {self.generator!r}")
         if self.entity_focus not in FOCUS_MODES:
             raise ConfigError(f"entity_focus must be one of {FOCUS_MODES}, got {self.entity_focus!r}")
+        if self.period_coverage not in PERIOD_COVERAGE:
+            raise ConfigError(f"period_coverage must be one of {PERIOD_COVERAGE}, got {self.period_coverage!r}")
         if self.focus_depth < 1:
             raise ConfigError(f"focus_depth must be >= 1, got {self.focus_depth}")
         if self.rerank not in RERANKERS:

@@ -164,6 +164,37 @@ def test_question_about_a_period_the_dated_corpus_lacks_is_abstained(rag: Tempor
     assert ans.trace[0].data["period_lacking"] is False and not ans.abstained
 
 
+def test_period_coverage_documents_needs_a_document_dated_in_the_period(tmp_path: Path) -> None:
+    # reports that each cover their own period (earnings calls): a later report's word on 2012 does not
+    # make 2012 covered; the default still counts such a fact (test above)
+    from reasoning.settings import ReasoningSettings
+
+    rag = _open(tmp_path / "docs", reasoning=ReasoningSettings(period_coverage="documents"))
+    rag.insert([*DOCS, {"id": "d9", "title": "Board history", "date": "2019-05-01",
+                        "text": "Ann Lee was the chair of Veltrane Robotics from January 2010 to December 2015."}])
+    assert rag.graph.facts(during=rag.query("Who was the chair of Veltrane Robotics in 2012?").time_scope)
+    ans = rag.query("Who was the chair of Veltrane Robotics in 2012?")
+    assert ans.abstained and ans.trace[0].data["period_lacking"] is True
+    assert not rag.query("Who was the chief executive of Veltrane Robotics in 2022?").trace[0].data["period_lacking"]
+    with pytest.raises(Exception, match="period_coverage"):
+        ReasoningSettings(period_coverage="facts")
+
+
+def test_an_open_ended_fact_does_not_cover_a_period_past_the_corpus(rag: TemporalGraphRAG) -> None:
+    # "since 2020" says nothing certain about 2030 when the last document is from 2022
+    rag.insert([{"id": "d10", "title": "Chair", "date": "2022-08-05",
+                 "text": "Ann Lee has been the chair of Veltrane Robotics since March 2020."}])
+    scope = rag.query("Who was the chair of Veltrane Robotics in 2030?").time_scope
+    assert scope is not None and scope.label() == "2030"
+    assert any(f.valid is not None and f.valid.end is None for f in rag.graph.facts(during=scope))
+    ans = rag.query("Who was the chair of Veltrane Robotics in 2030?")
+    assert ans.abstained and ans.trace[0].data["period_lacking"] is True
+    # within the corpus's reach the same fact still counts: 2020 has no document, yet is covered
+    assert not rag.docs.passage_ids_in(rag.query("Who was the chair of Veltrane Robotics in 2020?").time_scope)
+    ans = rag.query("Who was the chair of Veltrane Robotics in 2020?")
+    assert ans.trace[0].data["period_lacking"] is False
+
+
 def test_bad_queries_are_clear_errors(rag: TemporalGraphRAG) -> None:
     with pytest.raises(InputError):
         rag.query("   ")

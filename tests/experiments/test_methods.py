@@ -11,7 +11,7 @@ import pytest
 from experiments.datasets import QAExample, load_demo
 from experiments.metering import MeteredLLM
 from experiments.methods import IRCoTMethod, RetrieveMethod, System, TgragMethod
-from experiments.update import question_group, split_documents
+from experiments.update import pending_as_unanswerable, question_group, split_documents
 from reasoning.loop import ReasoningSettings
 from tgrag.facade import TemporalGraphRAG
 from tgrag.kernel.errors import ConfigError
@@ -106,6 +106,12 @@ def test_update_split_and_question_groups() -> None:
     groups = {q.qid: question_group(q, new) for q in ds.questions}
     assert groups["demo-q01"] == "unscoped"  # no gold scope in the file
     assert groups["demo-q09"] == "old"  # "as of 2021-12-31" ends before the newest quarter of documents
+    # before the insert a new question's period is not indexed: abstaining is its right outcome
+    scored = {q.qid: q for q in pending_as_unanswerable(ds.questions, groups)}
+    news = [qid for qid, g in groups.items() if g == "new"]
+    assert news and all(scored[qid].unanswerable and scored[qid].answers == ("unanswerable",) for qid in news)
+    olds = [q for q in ds.questions if groups[q.qid] != "new"]
+    assert olds and all(scored[q.qid] == q for q in olds)
     with pytest.raises(ConfigError, match="base_fraction"):
         split_documents(ds.documents, base_slice=None, new_slice=None, base_fraction=1.0)
     with pytest.raises(ConfigError, match="both must be non-empty"):
