@@ -145,8 +145,9 @@ def main() -> int:
             return out.returncode
         results[name] = json.loads(out.stdout.strip().splitlines()[-1])
         print(name, json.dumps(results[name], indent=1))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).resolve().parents[1], check=False).stdout.strip() or None
+    from tgrag.provenance import code_version
+
+    commit = code_version()["commit"]
     payload = {"benchmark": "foundation", "command": " ".join(sys.argv),
                "date": datetime.now(UTC).isoformat(timespec="seconds"),
                "machine": {"cores": os.cpu_count(), "platform": platform.platform(),

@@ -26,7 +26,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import shutil
 import sys
 import time
@@ -268,20 +267,10 @@ def describe(s: ReasoningSettings) -> dict[str, Any]:
 
 # -- main -----------------------------------------------------------------------------------------
 def machine_info() -> dict[str, Any]:
-    """Where a result was measured: cores, platform, Python, the git commit of the code and the load
-    average when it started (latencies taken on busy cores are not comparable with quiet ones)."""
-    import subprocess
+    """Where a result was measured (tgrag.provenance): cores, platform, commit, load average."""
+    from tgrag.provenance import machine_info as info
 
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                text=True, check=False).stdout.strip() or None
-        code = ["tgrag", "reasoning", "graph_index", "experiments", "bench", ":(exclude)bench/results"]
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--", *code],  # results are not code
-                                    cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip())
-    except OSError:
-        commit, dirty = None, None
-    return {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "commit": commit, "uncommitted_changes_in_code": dirty, "load_average_1m": round(os.getloadavg()[0], 2)}
+    return info(ROOT)
 
 
 class SetUnderTest:

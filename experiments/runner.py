@@ -35,6 +35,7 @@ from experiments.metrics import evaluate
 from experiments.records import Prediction
 from experiments.report import make_plots, per_item_scores, render_report, write_json, write_predictions
 from tgrag.kernel.errors import TgragError
+from tgrag.provenance import machine_info
 
 log = logging.getLogger(__name__)
 register_resolvers()
@@ -106,7 +107,7 @@ def run_context(cfg: DictConfig, method: str) -> dict[str, Any]:
     return {"dataset": str(cfg.dataset.name), "method": method, "protocol": str(cfg.protocol.name),
             "task": str(cfg.task_name), "seed": int(cfg.seed), "limit": cfg.dataset.limit,
             "command": " ".join(["python -m experiments.run", *sys.argv[1:]]),
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine_at_end": machine_info()}
 
 
 def write_run(out_dir: Path, cfg: DictConfig, method_name: str, questions: Sequence[QAExample],

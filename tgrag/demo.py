@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -68,15 +67,10 @@ def _scope_kwargs(q: dict[str, Any]) -> dict[str, Any]:
 
 
 def _commit() -> dict[str, Any]:
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        except OSError:
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
+    from tgrag.provenance import code_version
 
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(status) if status is not None else None}
+    v = code_version(ROOT)
+    return {"commit": v["commit"], "dirty": v["uncommitted_changes_in_code"]}
 
 
 def _cache_entries(llm: LLM) -> int | None:
