@@ -104,6 +104,7 @@ def test_vector_index_milvus(make_cfg: Callable[[Sequence[str]], DictConfig], mi
     assert isinstance(index, VectorIndex) and isinstance(index, MilvusVectorIndex)
     assert index.collection == collection_for(tmp_path) and index.dim == 8
     index.drop()
+    index.close()
 
 
 @pytest.mark.parametrize("option", options("extraction"))

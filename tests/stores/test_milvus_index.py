@@ -101,6 +101,7 @@ def test_token_from_a_named_env_var(milvus_server: MilvusLiteServer, milvus_coll
     index.add(["a"], VECS[:1])
     assert index.ids() == ["a"]
     index.drop()
+    index.close()
 
 
 def test_bad_config_is_rejected(milvus_server: MilvusLiteServer) -> None:
@@ -116,3 +117,70 @@ def test_server_that_cannot_start_raises_a_clear_error(tmp_path: Path, monkeypat
     with pytest.raises(StoreError, match="exited with code 4(.|\n)*no milvus here"):
         server.start()
     assert server.proc is not None and server.proc.returncode == 4
+
+
+class _FlakyClient:
+    """Stands in for pymilvus.MilvusClient: the first `failures` constructions raise `error`."""
+
+    def __init__(self, failures: int, error: Exception) -> None:
+        self.failures, self.error = failures, error
+        self.kwargs: list[dict] = []
+
+    def __call__(self, **kwargs: object) -> _FlakyClient:
+        self.kwargs.append(kwargs)
+        if len(self.kwargs) <= self.failures:
+            raise self.error
+        return self
+
+    def list_databases(self) -> list[str]:
+        return ["default"]
+
+    def use_database(self, name: str) -> None:
+        pass
+
+
+def _connect_with(monkeypatch: pytest.MonkeyPatch, client: _FlakyClient, **kwargs: object) -> None:
+    import pymilvus
+
+    monkeypatch.setattr(pymilvus, "MilvusClient", client)
+    monkeypatch.setattr(milvus_index.time, "sleep", lambda s: None)
+    milvus_index._connect("http://127.0.0.1:1", "", "default", 5.0, {"x": 1}, kwargs.get("attempts", 3))
+
+
+def test_a_connection_that_goes_away_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pymilvus.exceptions import MilvusException
+
+    goaway = MilvusException(code=2, message="Fail connecting to server: <_MultiThreadedRendezvous "
+                             "of RPC that terminated with: status = StatusCode.UNAVAILABLE>")
+    client = _FlakyClient(2, goaway)
+    _connect_with(monkeypatch, client)
+    assert len(client.kwargs) == 3
+    assert all(k["grpc_options"] == {"x": 1} and k["dedicated"] is True for k in client.kwargs)
+    with pytest.raises(ConfigError, match="attempt 2 of 2"):
+        _connect_with(monkeypatch, _FlakyClient(5, goaway), attempts=2)
+
+
+def test_a_refused_request_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pymilvus.exceptions import MilvusException
+
+    client = _FlakyClient(1, MilvusException(code=1100, message="invalid database name"))
+    with pytest.raises(ConfigError, match="attempt 1 of 3.*invalid database name"):
+        _connect_with(monkeypatch, client)
+    assert len(client.kwargs) == 1
+
+
+def test_idle_channels_do_not_ping(milvus_server: MilvusLiteServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[dict] = []
+    real = milvus_index._connect
+
+    def spy(uri: str, token: str, database: str, timeout_s: float, options: dict, attempts: int) -> object:
+        seen.append(options)
+        return real(uri, token, database, timeout_s, options, attempts)
+
+    monkeypatch.setattr(milvus_index, "_connect", spy)
+    index = MilvusVectorIndex(DIM, uri=milvus_server.uri, collection="tg_opts",
+                              grpc_options={"grpc.max_send_message_length": 2**26})
+    index.close()
+    assert seen == [{"grpc.keepalive_permit_without_calls": 0, "grpc.max_send_message_length": 2**26}]
+    with pytest.raises(ConfigError, match="connect_attempts"):
+        MilvusVectorIndex(DIM, uri=milvus_server.uri, collection="tg_opts", connect_attempts=0)

@@ -25,8 +25,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,8 @@ from tgrag.kernel.errors import ConfigError, IndexCorruptError, InputError, Stor
 from tgrag.kernel.temporal import TimeInterval
 from tgrag.stores.vector_dates import encode, scope_expression
 from tgrag.stores.vector_input import as_matrix, check_batch, normalise
+
+log = logging.getLogger(__name__)
 
 LIVE = 2**62  # gen_to of a current version
 MAX_TOPK = 16384  # Milvus's limit on one search's limit
@@ -63,11 +67,14 @@ class MilvusVectorIndex:
     def __init__(self, dim: int, path: Path | str | None = None, *, uri: str = "http://localhost:19530",
                  token_env: str | None = None, database: str = "default", collection: str | None = None,
                  batch_size: int = 1000, index_type: str = "FLAT", index_params: dict[str, Any] | None = None,
-                 search_params: dict[str, Any] | None = None, timeout_s: float = 30.0) -> None:
+                 search_params: dict[str, Any] | None = None, timeout_s: float = 30.0,
+                 grpc_options: dict[str, Any] | None = None, connect_attempts: int = 3) -> None:
         if not isinstance(dim, int) or dim <= 0:
             raise InputError(f"vector dimension must be a positive int, got {dim!r}")
         if batch_size <= 0:
             raise ConfigError(f"batch_size must be positive, got {batch_size}")
+        if connect_attempts < 1:
+            raise ConfigError(f"connect_attempts must be at least 1, got {connect_attempts}")
         if collection is None:
             if path is None:
                 raise ConfigError("MilvusVectorIndex needs collection= (or the index path it is named after)")
@@ -77,7 +84,8 @@ class MilvusVectorIndex:
         self.dim, self.uri, self.database, self.collection = dim, uri, database, collection
         self.batch_size = batch_size
         self._search_params = dict(search_params or {})
-        self._client = _connect(uri, _token(token_env), database, timeout_s)
+        options = {**GRPC_OPTIONS, **(grpc_options or {})}
+        self._client = _connect(uri, _token(token_env), database, timeout_s, options, connect_attempts)
         self._gens = f"{collection}_gens"
         self._ensure_collections(index_type, dict(index_params or {}))
         self._generation = 0
@@ -299,20 +307,46 @@ def _token(token_env: str | None) -> str:
     return value
 
 
-def _connect(uri: str, token: str, database: str, timeout_s: float) -> Any:
+# pymilvus pings every 10 s even on an idle channel; a gRPC server with the stock ping policy
+# (Python's grpc, which milvus-lite serves with, allows one every 5 min without calls) answers the
+# third such ping with GOAWAY "too_many_pings", and a client connecting over the shared transport
+# then fails. Ping only while a call is in flight.
+GRPC_OPTIONS: dict[str, Any] = {"grpc.keepalive_permit_without_calls": 0}
+
+
+def _connect(uri: str, token: str, database: str, timeout_s: float, grpc_options: dict[str, Any],
+             attempts: int) -> Any:
     try:
         from pymilvus import MilvusClient
         from pymilvus.exceptions import MilvusException
     except ImportError as exc:
         raise ConfigError("the Milvus backend needs pymilvus (pip install 'tgrag[milvus]')") from exc
-    try:
-        client = MilvusClient(uri=uri, token=token, timeout=timeout_s)
-        if database not in client.list_databases():
-            client.create_database(database)
-        client.use_database(database)
-    except MilvusException as exc:
-        raise ConfigError(f"cannot use Milvus at {uri} (database {database!r}): {exc}") from exc
-    return client
+    for attempt in range(1, attempts + 1):
+        try:
+            # dedicated: a channel of its own, so one index closing (or losing) its connection
+            # does not take another index's with it
+            client = MilvusClient(uri=uri, token=token, timeout=timeout_s, grpc_options=grpc_options,
+                                  dedicated=True)
+            if database not in client.list_databases():
+                client.create_database(database)
+            client.use_database(database)
+            return client
+        except MilvusException as exc:
+            if attempt == attempts or not _transient(exc):
+                raise ConfigError(f"cannot use Milvus at {uri} (database {database!r}, attempt {attempt} "
+                                  f"of {attempts}): {exc}") from exc
+            log.warning("Milvus at %s did not answer (%s); retrying (attempt %d of %d)", uri, exc,
+                        attempt + 1, attempts)
+            time.sleep(0.5 * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+def _transient(exc: Exception) -> bool:
+    """A connection that failed or went away (worth a new one), not a refused request."""
+    from pymilvus.client.types import Status
+
+    return getattr(exc, "code", None) in (Status.CONNECT_FAILED, Status.UNEXPECTED_ERROR) or \
+        "UNAVAILABLE" in str(exc)
 
 
 def _among(field: str, values: Sequence[str]) -> str:
