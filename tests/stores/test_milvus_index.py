@@ -138,6 +138,9 @@ class _FlakyClient:
     def use_database(self, name: str) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
 
 def _connect_with(monkeypatch: pytest.MonkeyPatch, client: _FlakyClient, **kwargs: object) -> None:
     import pymilvus

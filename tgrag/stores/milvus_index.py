@@ -321,7 +321,9 @@ def _connect(uri: str, token: str, database: str, timeout_s: float, grpc_options
         from pymilvus.exceptions import MilvusException
     except ImportError as exc:
         raise ConfigError("the Milvus backend needs pymilvus (pip install 'tgrag[milvus]')") from exc
-    for attempt in range(1, attempts + 1):
+    attempt = 1
+    while True:
+        client = None
         try:
             # dedicated: a channel of its own, so one index closing (or losing) its connection
             # does not take another index's with it
@@ -332,13 +334,15 @@ def _connect(uri: str, token: str, database: str, timeout_s: float, grpc_options
             client.use_database(database)
             return client
         except MilvusException as exc:
+            if client is not None:
+                client.close()  # a half-opened channel is not left behind
             if attempt == attempts or not _transient(exc):
                 raise ConfigError(f"cannot use Milvus at {uri} (database {database!r}, attempt {attempt} "
                                   f"of {attempts}): {exc}") from exc
             log.warning("Milvus at %s did not answer (%s); retrying (attempt %d of %d)", uri, exc,
                         attempt + 1, attempts)
             time.sleep(0.5 * 2 ** (attempt - 1))
-    raise AssertionError("unreachable")
+            attempt += 1
 
 
 def _transient(exc: Exception) -> bool:
