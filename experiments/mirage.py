@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
+from tqdm.auto import tqdm
 
 from experiments.datasets import QAExample
 from experiments.indexing import open_or_build
@@ -149,7 +150,7 @@ def run_mirage(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         by_id = {p.qid: p for p in mixed}
         rows: list[MirageRow] = []
         answers: list[dict[str, Any]] = []
-        for ex in questions:
+        for ex in tqdm(questions, desc="closed book + oracle", unit="q"):
             try:
                 base = closed_book(comps.llm, ex.question)
                 read = reader.read(ex.question, gold_evidence(rag.docs, ex))

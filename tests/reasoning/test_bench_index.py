@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -11,11 +10,11 @@ from typing import Any
 import numpy as np
 
 from reasoning.settings import ReasoningSettings
+from tests.bench_scripts import load_bench
 from tgrag.facade import TemporalGraphRAG
 from tgrag.ingest import document_from_row
 from tgrag.testing import HashingEmbedder, ScriptedLLM
 
-ROOT = Path(__file__).resolve().parents[2]
 ROWS = [
     {"id": "Zorbal Nights#0", "title": "Zorbal Nights",
      "text": "Zorbal Nights is a 1968 drama film directed by Pal Gabor. It was shot in Budapest."},
@@ -28,11 +27,7 @@ ROWS = [
 
 
 def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_retrieval", ROOT / "bench" / "retrieval.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench("retrieval")
 
 
 def _snapshot(rag: Any) -> dict[str, Any]:
