@@ -12,7 +12,6 @@ from experiments.mirage import MirageRow, mirage_metrics
 from tests.bench_scripts import load_bench
 
 
-
 def _bench() -> ModuleType:
     return load_bench("mirage")
 
