@@ -39,6 +39,9 @@ __all__ = ["answer_correct", "answer_metrics", "best_em_f1", "best_token_recall"
 Summary = dict[str, Any]
 PerItem = list[dict[str, Any]]
 
+OUTCOME_NOTE = ("*abstained* counts answerable questions the system abstained on; a question scored as "
+                "unanswerable counts as *correct* when the system abstains and *incorrect* when it answers.")
+
 
 def _pairs(examples: Sequence[QAExample], predictions: Sequence[Prediction]
            ) -> list[tuple[QAExample, Prediction]]:

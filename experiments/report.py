@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from experiments.datasets import QAExample  # noqa: E402
+from experiments.metrics import OUTCOME_NOTE  # noqa: E402
 from experiments.records import Prediction  # noqa: E402
 
 OUTCOME_COLOURS = {"correct": "#2e7d32", "abstained": "#f9a825", "incorrect": "#c62828"}
@@ -184,7 +185,7 @@ def render_report(title: str, summary: Mapping[str, Any], plots: Sequence[tuple[
     if ans.get("n"):
         lines += ["## Answers", "", markdown_table([ans], ["n", "em", "f1", "token_recall"]), ""]
     if tmp.get("n"):
-        lines += ["## Temporal outcomes", "", markdown_table([tmp], [
+        lines += ["## Temporal outcomes", "", OUTCOME_NOTE, "", markdown_table([tmp], [
             "n", "correct", "abstained", "incorrect", "accuracy", "answerable_accuracy",
             "unanswerable_abstain_rate"]), ""]
     q = cost["query"]

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 
 from experiments.datasets import UNANSWERABLE, QAExample, in_slice
 from experiments.indexing import IndexInfo, open_or_build
-from experiments.metrics import evaluate
+from experiments.metrics import OUTCOME_NOTE, evaluate
 from experiments.records import Prediction
 from experiments.report import (
     atomic_write,
@@ -185,6 +185,7 @@ def render_update_report(cfg: DictConfig, update: dict[str, Any], plots: Sequenc
              "document; unscoped = no gold scope, e.g. unanswerable). Before the insert a new question's "
              "evidence is not indexed yet: it is scored as unanswerable there (abstaining is correct).", "",
              "## Correct / abstained / incorrect", "",
+             OUTCOME_NOTE, "",
              markdown_table(rows, ["phase", "group", "n", "correct", "abstained", "incorrect", "accuracy"]), "",
              "## Answers to answerable questions (EM / F1 / share of gold tokens found)", "",
              markdown_table(answer_rows, ["phase", "group", "n", "em", "f1", "token_recall"]), "",
