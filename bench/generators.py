@@ -20,6 +20,7 @@ resumes (questions already in ``--out`` are not asked again).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, replace
@@ -81,13 +82,28 @@ def recall_at(ans: Answer, gold: Sequence[str], k: int) -> float | None:
     return len(set(ids) & set(gold)) / len(set(gold)) if gold else None
 
 
+def table(result: dict[str, Any]) -> str:
+    """The markdown table of every set and configuration in a generators.json."""
+    from experiments.report import markdown_table
+
+    rows = [{"set": name, "config": c, "n": v["n"], "EM": v["em"], "F1": v["f1"], "abstained": v["abstained"],
+             "calls/q": v["llm_calls_per_q"], "forward rows/q": v["forward_rows_per_q"], "s/q": v["seconds_per_q"],
+             "R@5 read": v["recall_at_5"]}
+            for name, d in result["datasets"].items() for c, v in d["summary"].items()]
+    return markdown_table(rows, list(rows[0])) if rows else ""
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(ap, datasets=MULTIHOP, max_evidence_tokens=1200, out="generators.json")
     ap.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     ap.add_argument("--hf-weights", default=str(Path.home() / ".cache" / "tgrag" / "hf_weights"),
                     help="where the dequantised fp32 weights are cached (converted once from the GGUF)")
+    ap.add_argument("--table", action="store_true", help="print the table of --out and stop (runs nothing)")
     args = ap.parse_args(argv)
+    if args.table:
+        print(table(json.loads(Path(args.out).read_text(encoding="utf-8"))))
+        return
     from tgrag.models.cache import CachedLLM
     from tgrag.models.embedders import SentenceTransformerEmbedder
 
@@ -117,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     answer_sets(args, result, settings, (embedder, llm), lambda rows: rows[: args.limit],
                 extra_row=extra_row, extra_summary=extra_summary)
+    print(table(result))
 
 
 if __name__ == "__main__":
