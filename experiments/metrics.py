@@ -33,7 +33,7 @@ from tgrag.scoring import (
 )
 
 # the per-answer scores live in tgrag.scoring (the demo uses them too); re-exported here
-__all__ = ["answer_correct", "answer_metrics", "best_em_f1", "best_token_recall", "breakdown", "cost_metrics",
+__all__ = ["OUTCOME_NOTE", "answer_correct", "answer_metrics", "best_em_f1", "best_token_recall", "breakdown", "cost_metrics",
            "evaluate", "exact_match", "f1_score", "normalize_answer", "retrieval_metrics", "temporal_metrics"]
 
 Summary = dict[str, Any]
