@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from answers import add_common_args, answer_sets  # noqa: E402
-from retrieval import MULTIHOP, machine_info  # noqa: E402
+from retrieval import MULTIHOP, machine_info, recall_at  # noqa: E402
 
 from reasoning.loop import ReasoningSettings  # noqa: E402
 from tgrag.kernel.records import Answer  # noqa: E402
@@ -77,11 +77,6 @@ class ForwardMeter:
         return delta
 
 
-def recall_at(ans: Answer, gold: Sequence[str], k: int) -> float | None:
-    ids = list(dict.fromkeys(e.doc_id or e.ref_id for e in ans.evidence))[:k]
-    return len(set(ids) & set(gold)) / len(set(gold)) if gold else None
-
-
 def table(result: dict[str, Any]) -> str:
     """The markdown table of every set and configuration in a generators.json."""
     from experiments.report import markdown_table
@@ -122,8 +117,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "settings": {c: asdict(s) for c, s in settings.items()}, "datasets": {}}
 
     def extra_row(ans: Answer, q: Any) -> dict[str, Any]:
+        read_ids = list(dict.fromkeys(e.doc_id or e.ref_id for e in ans.evidence))  # documents, in reading order
         return {"forward_rows": meter.take(),
-                "recall_at_5": recall_at(ans, list(q.supporting), 5)}
+                "recall_at_5": recall_at(read_ids, list(q.supporting), 5) if q.supporting else None}
 
     def extra_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         def mean(key: str) -> float | None:
