@@ -12,7 +12,11 @@ Per question and configuration: EM/F1, the scorer / generate calls, the model's 
 (sequences run through the model: one per prompt or decoding row of a scorer call; for concat's
 ``generate`` the prompt plus one per generated token), seconds, and supporting-passage Recall@5 of
 the evidence read (after UPR where it is on). Rows are written after every question; a killed run
-resumes (questions already in ``--out`` are not asked again).
+resumes (questions already in ``--out`` are not asked again). Each row names the scorer path it was
+measured with (``scorer``): since 2d0c631 a passage prompt runs once and candidates are scored over
+its kept state; rows without the field were measured before, re-running every passage per candidate
+(same answers up to float error, more rows and seconds). The summary's seconds and forward rows are
+also given per scorer path.
 
     .venv/bin/python bench/generators.py ../shared/data --limit 50
 """
@@ -38,6 +42,7 @@ from retrieval import MULTIHOP, machine_info, recall_at  # noqa: E402
 from reasoning.loop import ReasoningSettings  # noqa: E402
 from tgrag.kernel.records import Answer  # noqa: E402
 
+SCORER = "prompt states"  # the TransformersScorer path of 2d0c631 (rows before it: "whole sequences")
 FIXED = ReasoningSettings(retriever="walk", use_decomposition=False, use_time_scope=False, use_kg_facts=False,
                           use_summaries=False, use_kg_answer=False, use_anchors=False)
 CONFIGS = {f"{g}{'+upr' if upr else ''}": replace(FIXED, generator=g, rerank="upr" if upr else "walk")
@@ -83,9 +88,11 @@ def table(result: dict[str, Any]) -> str:
 
     rows = [{"set": name, "config": c, "n": v["n"], "EM": v["em"], "F1": v["f1"], "abstained": v["abstained"],
              "calls/q": v["llm_calls_per_q"], "forward rows/q": v["forward_rows_per_q"], "s/q": v["seconds_per_q"],
-             "R@5 read": v["recall_at_5"]}
+             "R@5 read": v["recall_at_5"],
+             **{f"s/q ({path}, n)": f"{b['seconds_per_q']:.1f} ({b['n']})" for path, b in v.get("by_scorer", {}).items()}}
             for name, d in result["datasets"].items() for c, v in d["summary"].items()]
-    return markdown_table(rows, list(rows[0])) if rows else ""
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    return markdown_table([{k: r.get(k, "") for k in columns} for r in rows], columns) if rows else ""
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -118,14 +125,20 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def extra_row(ans: Answer, q: Any) -> dict[str, Any]:
         read_ids = list(dict.fromkeys(e.doc_id or e.ref_id for e in ans.evidence))  # documents, in reading order
-        return {"forward_rows": meter.take(),
+        return {"forward_rows": meter.take(), "scorer": SCORER,
                 "recall_at_5": recall_at(read_ids, list(q.supporting), 5) if q.supporting else None}
 
     def extra_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         def mean(key: str) -> float | None:
             vals = [r[key] for r in rows if r.get(key) is not None]
             return round(sum(vals) / len(vals), 4) if vals else None
-        return {"forward_rows_per_q": mean("forward_rows"), "recall_at_5": mean("recall_at_5")}
+        paths: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            paths.setdefault(r.get("scorer", "whole sequences"), []).append(r)
+        by_path = {k: {"n": len(v), "seconds_per_q": round(sum(r["seconds"] for r in v) / len(v), 3),
+                       "forward_rows_per_q": round(sum(r["forward_rows"] for r in v) / len(v), 2)}
+                   for k, v in sorted(paths.items())}
+        return {"forward_rows_per_q": mean("forward_rows"), "recall_at_5": mean("recall_at_5"), "by_scorer": by_path}
 
     answer_sets(args, result, settings, (embedder, llm), lambda rows: rows[: args.limit],
                 extra_row=extra_row, extra_summary=extra_summary)
