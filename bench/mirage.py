@@ -27,10 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from experiments.mirage import METRICS  # noqa: E402
-from experiments.report import markdown_table, plot_bars  # noqa: E402
+from experiments.report import markdown_table, plot_outcomes  # noqa: E402
 from tgrag.provenance import machine_info  # noqa: E402
 
 MULTIHOP = ("hotpotqa", "2wikimultihopqa", "musique")
+PARTITION_COLOURS = {"CA": "#2e7d32", "NV": "#f9a825", "CM": "#6a1b9a", "CI": "#c62828"}
 READERS = {"qwen05": "Qwen2.5-Coder-0.5B-Instruct Q4_K_M (llama.cpp)",
            "qwen15": "Qwen2.5-Coder-1.5B-Instruct Q4_K_M (llama.cpp)"}
 
@@ -79,8 +80,9 @@ def main(argv: Sequence[str] | None = None) -> None:
              "EM b/o/m": "/".join(f"{v['em'][p]:.2f}" for p in ("base", "oracle", "mixed")), "n": v["n"]}
             for key, v in sorted(result["results"].items())]
     print(markdown_table(rows, list(rows[0])))
-    plot_bars({f"{key} {k.upper()}": v[k] for key, v in sorted(result["results"].items()) for k in METRICS},
-              Path(args.runs) / "mirage.png", ylabel="fraction of questions", title="MIRAGE: naive_rag")
+    plot_outcomes({key: {k.upper(): v[k] for k in METRICS} for key, v in sorted(result["results"].items())},
+                  Path(args.runs) / "mirage.png", "MIRAGE: naive_rag (the four partition the questions)",
+                  colours=PARTITION_COLOURS, ylabel="fraction of questions")
 
 
 if __name__ == "__main__":

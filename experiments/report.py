@@ -107,17 +107,19 @@ def plot_histogram(values: Sequence[float], path: Path, *, xlabel: str, title: s
     return _save(fig, path)
 
 
-def plot_outcomes(groups: Mapping[str, Mapping[str, int]], path: Path, title: str) -> str:
-    """Stacked correct / abstained / incorrect bars, one bar per group (e.g. before / after)."""
+def plot_outcomes(groups: Mapping[str, Mapping[str, float]], path: Path, title: str, *,
+                  colours: Mapping[str, str] = OUTCOME_COLOURS, ylabel: str = "questions") -> str:
+    """Stacked bars, one per group (e.g. before / after), one segment per outcome of ``colours``
+    (default: correct / abstained / incorrect)."""
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(groups) + 2), 3.6))
     names = list(groups)
     bottom = [0.0] * len(names)
-    for outcome, colour in OUTCOME_COLOURS.items():
+    for outcome, colour in colours.items():
         vals = [float(groups[n].get(outcome, 0)) for n in names]
         ax.bar(range(len(names)), vals, bottom=bottom, color=colour, label=outcome)
         bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
-    ax.set_ylabel("questions")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return _save(fig, path)
