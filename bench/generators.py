@@ -13,10 +13,17 @@ Per question and configuration: EM/F1, the scorer / generate calls, the model's 
 ``generate`` the prompt plus one per generated token), seconds, and supporting-passage Recall@5 of
 the evidence read (after UPR where it is on). Rows are written after every question; a killed run
 resumes (questions already in ``--out`` are not asked again). Each row names the scorer path it was
-measured with (``scorer``): since 2d0c631 a passage prompt runs once and candidates are scored over
-its kept state; rows without the field were measured before, re-running every passage per candidate
-(same answers up to float error, more rows and seconds). The summary's seconds and forward rows are
-also given per scorer path.
+measured with (``scorer``), and the summary gives seconds and forward rows per path:
+
+- no field (before 2d0c631): every passage re-run per candidate in thorough decoding;
+- ``prompt states`` (2d0c631): a passage prompt runs once and candidates are scored over its kept
+  state, but the states were kept across the configurations of a question, so RAG-Token (+UPR) read
+  the passage states RAG-Sequence (+UPR) had computed and their seconds are not their own;
+- ``prompt states per configuration``: the states are dropped after every configuration, and UPR
+  batches its prompts by length. Each generator's seconds are its own; UPR's scores still come from
+  the persistent cache after the first configuration that needs them (concat + UPR).
+
+Answers are the same on every path up to float error.
 
     .venv/bin/python bench/generators.py ../shared/data --limit 50
 """
@@ -42,7 +49,7 @@ from retrieval import MULTIHOP, machine_info, recall_at  # noqa: E402
 from reasoning.loop import ReasoningSettings  # noqa: E402
 from tgrag.kernel.records import Answer  # noqa: E402
 
-SCORER = "prompt states"  # the TransformersScorer path of 2d0c631 (rows before it: "whole sequences")
+SCORER = "prompt states per configuration"  # see the module docstring (rows before 2d0c631: "whole sequences")
 FIXED = ReasoningSettings(retriever="walk", use_decomposition=False, use_time_scope=False, use_kg_facts=False,
                           use_summaries=False, use_kg_answer=False, use_anchors=False)
 CONFIGS = {f"{g}{'+upr' if upr else ''}": replace(FIXED, generator=g, rerank="upr" if upr else "walk")
@@ -125,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     def extra_row(ans: Answer, q: Any) -> dict[str, Any]:
         read_ids = list(dict.fromkeys(e.doc_id or e.ref_id for e in ans.evidence))  # documents, in reading order
+        if model._scorer is not None:  # the next configuration pays for its own passage states
+            model._scorer.clear()
         return {"forward_rows": meter.take(), "scorer": SCORER,
                 "recall_at_5": recall_at(read_ids, list(q.supporting), 5) if q.supporting else None}
 

@@ -2,7 +2,7 @@
 
 A passage's score is the mean log-likelihood of the question's tokens given the passage,
 (1/|q|) Σ_t log p(q_t | passage, q_<t), under any :class:`~tgrag.kernel.protocols.SequenceScorer`
-(the generator's logit machinery), batched; caching is the scorer's wrapper
+(the generator's logit machinery), batched by prompt length (shortest first, so little padding); caching is the scorer's wrapper
 (``tgrag.models.scorer_cache.CachedScorer``). :class:`RerankedRetriever` reranks the top ``depth``
 of any retriever and keeps the best k, so the reranking happens before the evidence budget is
 filled; the reranked evidence carries its UPR score.
@@ -44,10 +44,14 @@ class UPRReranker:
         if not ids:
             raise ConfigError("UPR needs a non-empty question")
         prompts = [upr_prompt(e, self.max_words) for e in evidence]
-        out: list[float] = []
-        for i in range(0, len(prompts), self.batch_size):
-            batch = prompts[i:i + self.batch_size]
-            out += [sum(lp) / len(lp) for lp in self.scorer.logprobs(batch, [ids] * len(batch))]
+        # batches of similar length: a right-padded batch costs its longest row times its size
+        order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i]), i))
+        out = [0.0] * len(prompts)
+        for i in range(0, len(order), self.batch_size):
+            rows = order[i:i + self.batch_size]
+            lps = self.scorer.logprobs([prompts[r] for r in rows], [ids] * len(rows))
+            for r, lp in zip(rows, lps, strict=True):
+                out[r] = sum(lp) / len(lp)
             self.calls += 1
         return out
 

@@ -82,6 +82,10 @@ def test_kept_states_are_bounded(tiny: TransformersLLM) -> None:
     for p in PROMPTS:
         s.next_token_logprobs([p], [[]])
     assert list(s._states) == PROMPTS[1:]
+    kept = s.next_token_logprobs([PROMPTS[2]], [[]])[0]
+    s.clear()
+    assert not s._states and not s._kv
+    assert np.allclose(s.next_token_logprobs([PROMPTS[2]], [[]])[0], kept, atol=1e-6)
 
 
 @pytest.mark.parametrize("kind", ["rag_sequence", "rag_token"])

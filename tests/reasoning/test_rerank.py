@@ -54,6 +54,25 @@ def test_rerank_orders_by_upr_and_batches():
     assert reranker.rerank(Q, []) == []
 
 
+def test_batches_go_by_prompt_length_and_scores_keep_the_input_order():
+    lm = TableLM(TABLES)
+    ev = [Evidence(EvidenceKind.PASSAGE, "p0", "beta " + "long " * 30, 0.9),
+          Evidence(EvidenceKind.PASSAGE, "p1", "gamma", 0.8),
+          Evidence(EvidenceKind.PASSAGE, "p2", "alpha " + "mid " * 10, 0.7)]
+    asked: list[list[str]] = []
+    inner = lm.logprobs
+
+    def recording(prompts, conts):  # type: ignore[no-untyped-def]
+        asked.append([p.split(": ")[-1].split()[0] for p in prompts])
+        return inner(prompts, conts)
+
+    lm.logprobs = recording  # type: ignore[method-assign]
+    scores = UPRReranker(lm, batch_size=2).scores(Q, ev)
+    assert asked == [["gamma", "alpha"], ["beta"]]
+    for s, e in zip(scores, ev):
+        assert s == pytest.approx(direct_loglik(lm, upr_prompt(e), Q))
+
+
 class _ListRetriever:
     def __init__(self, items):
         self.items = items

@@ -62,6 +62,13 @@ class TransformersScorer:
         self._kv: OrderedDict[tuple[str, tuple[int, ...]], tuple[Any, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Drop the kept prompt states and decoding caches (a benchmark measuring one configuration's
+        own cost starts each one empty)."""
+        with self._lock:
+            self._states.clear()
+            self._kv.clear()
+
     @property
     def end_id(self) -> int:
         tok, _ = self._parts()
