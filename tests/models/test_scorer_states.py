@@ -86,6 +86,10 @@ def test_kept_states_are_bounded(tiny: TransformersLLM) -> None:
     s.clear()
     assert not s._states and not s._kv
     assert np.allclose(s.next_token_logprobs([PROMPTS[2]], [[]])[0], kept, atol=1e-6)
+    none_kept = fresh(tiny, max_prompts=0)  # nothing kept: every call computes the states it needs
+    assert np.allclose(none_kept.logprobs([PROMPTS[0]] * 2, [[5], [5, 6]])[1],
+                       fresh(tiny).logprobs([PROMPTS[0]], [[5, 6]])[0], atol=1e-5)
+    assert not none_kept._states
 
 
 @pytest.mark.parametrize("kind", ["rag_sequence", "rag_token"])

@@ -124,10 +124,10 @@ class TransformersScorer:
             logits, cache = forward(model, torch.tensor([self.prompt_ids(prompt)]))
             row = torch.log_softmax(logits[0, -1].float(), dim=-1).cpu()
         self.forward_rows += 1
-        self._states[prompt] = (cache, row)
+        state = self._states[prompt] = (cache, row)
         while len(self._states) > self.max_prompts:
             self._states.popitem(last=False)
-        return self._states[prompt]
+        return state
 
     def _on_state(self, prompt: str, conts: Sequence[list[int]]) -> list[list[float]]:
         """Continuations of one prompt, scored over a copy of its state in one right-padded batch."""
