@@ -48,6 +48,22 @@ def forward(model: Any, ids: Any, *, mask: Any = None, cache: Any = None) -> tup
     return out.logits, new if new is not None else out.get("past_key_values", None)
 
 
+def right_padded(tok: Any, rows: Sequence[Sequence[int]], *, prefix: int = 0) -> tuple[Any, Any]:
+    """(ids, attention mask) of ``rows`` right-padded to the longest; the mask also covers ``prefix``
+    cached positions before them (all real)."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    ids = torch.full((len(rows), width), int(pad), dtype=torch.long)
+    mask = torch.zeros((len(rows), prefix + width), dtype=torch.long)
+    mask[:, :prefix] = 1
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(list(r), dtype=torch.long)
+        mask[i, prefix: prefix + len(r)] = 1
+    return ids, mask
+
+
 class TransformersScorer:
     """Scores under a loaded tokenizer + model (shared with the LLM that loaded them)."""
 
@@ -139,16 +155,8 @@ class TransformersScorer:
         if not longer:
             return out
         tok, model = self._parts()
-        width = max(len(conts[i]) for i in longer) - 1
         plen = past.get_seq_length()
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        ids = torch.full((len(longer), width), int(pad), dtype=torch.long)
-        mask = torch.zeros((len(longer), plen + width), dtype=torch.long)
-        mask[:, :plen] = 1
-        for r, i in enumerate(longer):
-            feed = conts[i][:-1]
-            ids[r, : len(feed)] = torch.tensor(feed)
-            mask[r, plen: plen + len(feed)] = 1
+        ids, mask = right_padded(tok, [conts[i][:-1] for i in longer], prefix=plen)
         cache = copy.deepcopy(past)
         cache.batch_repeat_interleave(len(longer))
         with torch.inference_mode():
@@ -168,13 +176,7 @@ class TransformersScorer:
             return []
         tok, model = self._parts()
         rows = [(self.prompt_ids(p), c) for p, c in seqs]
-        width = max(len(p) + len(c) for p, c in rows)
-        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        ids = torch.full((len(rows), width), int(pad), dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, (p, c) in enumerate(rows):
-            ids[i, : len(p) + len(c)] = torch.tensor(p + c)
-            mask[i, : len(p) + len(c)] = 1
+        ids, mask = right_padded(tok, [p + c for p, c in rows])
         with torch.inference_mode():
             logits = model(input_ids=ids.to(model.device), attention_mask=mask.to(model.device)).logits
             logp = torch.log_softmax(logits.float(), dim=-1)
