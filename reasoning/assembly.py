@@ -61,7 +61,8 @@ class QuerySide:
         chosen: Retriever = {"dense": self.dense, "bm25": self.bm25, "hybrid": self.hybrid, "walk": self.walk,
                              "ppr": self.ppr, "fusion": self.fusion}[kind]
         if self.reranker is not None:
-            return RerankedRetriever(chosen, self.reranker, depth=self.settings.rerank_depth)
+            return RerankedRetriever(chosen, self.reranker, depth=self.settings.rerank_depth,
+                                     upr_weight=self.settings.rerank_upr_weight)
         return chosen
 
 

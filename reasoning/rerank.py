@@ -6,6 +6,13 @@ A passage's score is the mean log-likelihood of the question's tokens given the 
 (``tgrag.models.scorer_cache.CachedScorer``). :class:`RerankedRetriever` reranks the top ``depth``
 of any retriever and keeps the best k, so the reranking happens before the evidence budget is
 filled; the reranked evidence carries its UPR score.
+
+UPR as published ranks by the question's likelihood alone. On multi-hop questions that favours the
+passage the question names and pushes out the bridge passage reached through it
+(``bench/upr_ranks.py``), so ``upr_weight`` < 1 keeps the retriever's order in the vote: the final
+order is the weighted reciprocal-rank fusion (:func:`reasoning.fusion.weighted_rrf`) of UPR's order
+(weight ``upr_weight``) and the retriever's (weight ``1 - upr_weight``); 1 is UPR alone, 0 the
+retriever's order.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from reasoning.fusion import weighted_rrf
 from reasoning.retrievers import Retriever
 from tgrag.kernel.errors import ConfigError
 from tgrag.kernel.protocols import SequenceScorer
@@ -64,17 +72,39 @@ class UPRReranker:
         return [replace(evidence[i], score=scores[i]) for i in order]
 
 
-class RerankedRetriever:
-    """Any retriever's top ``depth``, reranked by UPR, cut to k."""
+def fuse_with_retriever(pool: Sequence[Evidence], reranked: Sequence[Evidence], upr_weight: float, *,
+                        k0: int = 60) -> list[Evidence]:
+    """``reranked`` (the UPR order of ``pool``) reordered by the weighted RRF of UPR's order (weight
+    ``upr_weight``) and the retriever's order ``pool`` (weight ``1 - upr_weight``); ties by passage id.
+    Items keep their UPR scores. ``upr_weight`` 1 returns ``reranked`` as it is."""
+    if not 0.0 <= upr_weight <= 1.0:
+        raise ConfigError(f"rerank_upr_weight must be in [0, 1], got {upr_weight}")
+    if upr_weight == 1.0:
+        return list(reranked)
+    by_id = {e.ref_id: e for e in reranked}
+    fused = weighted_rrf([[(e.ref_id, e.score) for e in reranked], [(e.ref_id, e.score) for e in pool]],
+                         [upr_weight, 1.0 - upr_weight], k0=k0)
+    return [by_id[pid] for pid, _ in fused]
 
-    def __init__(self, inner: Retriever, reranker: UPRReranker, *, depth: int = 20) -> None:
+
+class RerankedRetriever:
+    """Any retriever's top ``depth``, reranked by UPR (fused with the retriever's own order when
+    ``upr_weight`` < 1), cut to k."""
+
+    def __init__(self, inner: Retriever, reranker: UPRReranker, *, depth: int = 20, upr_weight: float = 1.0,
+                 k0: int = 60) -> None:
         if depth < 1:
             raise ConfigError(f"rerank_depth must be >= 1, got {depth}")
+        if not 0.0 <= upr_weight <= 1.0:
+            raise ConfigError(f"rerank_upr_weight must be in [0, 1], got {upr_weight}")
         self.inner = inner
         self.reranker = reranker
         self.depth = depth
+        self.upr_weight = upr_weight
+        self.k0 = k0
 
     def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None,
                  keep_undated: bool = True) -> list[Evidence]:
         pool = self.inner.retrieve(query, max(k, self.depth), scope=scope, keep_undated=keep_undated)
-        return self.reranker.rerank(query, pool)[:k]
+        reranked = self.reranker.rerank(query, pool)
+        return fuse_with_retriever(pool, reranked, self.upr_weight, k0=self.k0)[:k]

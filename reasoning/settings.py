@@ -52,6 +52,7 @@ class ReasoningSettings:
     rag: RAGSettings = RAGSettings()  # prior temperature, k, beam, batch of the RAG generators
     rerank: str = "walk"  # "walk" (the retriever's order) | "upr" (reasoning.rerank, before the budget)
     rerank_depth: int = 20  # candidates UPR reranks
+    rerank_upr_weight: float = 1.0  # 1: UPR's order alone; < 1: RRF of UPR's and the retriever's orders
 
     def __post_init__(self) -> None:
         if self.retriever not in RETRIEVER_KINDS:
@@ -66,6 +67,8 @@ class ReasoningSettings:
             raise ConfigError(f"focus_depth must be >= 1, got {self.focus_depth}")
         if self.rerank not in RERANKERS:
             raise ConfigError(f"rerank must be one of {RERANKERS}, got {self.rerank!r}")
+        if not 0.0 <= self.rerank_upr_weight <= 1.0:
+            raise ConfigError(f"rerank_upr_weight must be in [0, 1], got {self.rerank_upr_weight}")
 
     @property
     def walk(self) -> WalkSettings:

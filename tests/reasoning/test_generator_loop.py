@@ -36,6 +36,10 @@ def test_upr_wraps_every_retriever(chain_env):
     s = side(chain_env, rerank="upr", rerank_depth=7)
     retr = s.retriever("dense")
     assert isinstance(retr, RerankedRetriever) and retr.depth == 7 and retr.inner is s.dense
+    assert retr.upr_weight == 1.0  # UPR alone, as published, unless the settings say otherwise
+    assert side(chain_env, rerank="upr", rerank_upr_weight=0.3).retriever("walk").upr_weight == 0.3
+    with pytest.raises(ConfigError, match="rerank_upr_weight"):
+        ReasoningSettings(rerank="upr", rerank_upr_weight=2.0)
     assert not isinstance(side(chain_env).retriever("dense"), RerankedRetriever)
     with pytest.raises(ConfigError, match="upr"):
         build_query_side(chain_env.docs, chain_env.vectors, chain_env.graph, chain_env.embedder,

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from reasoning.rerank import RerankedRetriever, UPRReranker, upr_prompt
+from reasoning.rerank import RerankedRetriever, UPRReranker, fuse_with_retriever, upr_prompt
+from tgrag.kernel.errors import ConfigError
 from tgrag.kernel.records import Evidence, EvidenceKind
 from tgrag.testing import TableLM
 
@@ -91,3 +92,31 @@ def test_reranked_retriever_reranks_the_top_depth_then_cuts_to_k():
     assert [e.ref_id for e in got] == ["p1"]  # the walk's first (p0) loses to p1
     walk_only = RerankedRetriever(_ListRetriever(passages()), UPRReranker(TableLM(TABLES)), depth=1)
     assert [e.ref_id for e in walk_only.retrieve(Q, 1)] == ["p0"]
+
+
+def _ev(ids: str, scores: list[float] | None = None) -> list[Evidence]:
+    return [Evidence(EvidenceKind.PASSAGE, p, f"{p} text", (scores or [0.0] * len(ids))[i])
+            for i, p in enumerate(ids)]
+
+
+def test_fusion_with_the_retriever_order_matches_hand_computed_rrf():
+    pool = _ev("abcd")  # the retriever's order
+    reranked = _ev("dcab", [-0.1, -0.2, -0.3, -0.4])  # UPR's order, with UPR scores
+    # k0 = 0, weight 0.5 each: a 1/2·(1/3 + 1) = .667, d .625, c .417, b .375
+    fused = fuse_with_retriever(pool, reranked, 0.5, k0=0)
+    assert [e.ref_id for e in fused] == ["a", "d", "c", "b"]
+    assert [e.score for e in fused] == [-0.3, -0.1, -0.2, -0.4]  # items keep their UPR scores
+    assert [e.ref_id for e in fuse_with_retriever(pool, reranked, 1.0)] == list("dcab")
+    assert [e.ref_id for e in fuse_with_retriever(pool, reranked, 0.0)] == list("abcd")
+    # a tie (p0: .5/2 + .5/1 = p1: .5/1 + .5/2) goes by passage id, so fusion is deterministic
+    assert [e.ref_id for e in fuse_with_retriever(_ev(["p0", "p1"]), _ev(["p1", "p0"]), 0.5, k0=0)] == ["p0", "p1"]
+    with pytest.raises(ConfigError, match="rerank_upr_weight"):
+        fuse_with_retriever(pool, reranked, 1.5)
+
+
+def test_reranked_retriever_fuses_when_upr_weight_is_below_one():
+    # UPR alone puts p1 first (test above); with the retriever's order weighted 0.75, p0 stays first
+    retr = RerankedRetriever(_ListRetriever(passages()), UPRReranker(TableLM(TABLES)), depth=3, upr_weight=0.25)
+    assert [e.ref_id for e in retr.retrieve(Q, 3)] == ["p0", "p1", "p2"]
+    with pytest.raises(ConfigError, match="rerank_upr_weight"):
+        RerankedRetriever(_ListRetriever(passages()), UPRReranker(TableLM(TABLES)), upr_weight=-0.1)
