@@ -102,6 +102,29 @@ def table(result: dict[str, Any]) -> str:
     return markdown_table([{k: r.get(k, "") for k in columns} for r in rows], columns) if rows else ""
 
 
+def paired(result: dict[str, Any], base: str = "concat") -> str:
+    """Per set and configuration: the questions it gets right (EM) that ``base`` misses and the
+    reverse, over the questions both answered, with a two-sided sign test (scipy's binomtest)."""
+    from scipy.stats import binomtest
+
+    from experiments.report import markdown_table
+
+    rows = []
+    for name, d in result["datasets"].items():
+        ref = {r["id"]: r["em"] for r in d["questions"].get(base, [])}
+        for c, qs in d["questions"].items():
+            if c == base:
+                continue
+            both = [(r["em"], ref[r["id"]]) for r in qs if r["id"] in ref]
+            wins = sum(1 for a, b in both if a > b)
+            losses = sum(1 for a, b in both if a < b)
+            p = binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
+            rows.append({"set": name, "config": c, "n": len(both), f"wins vs {base}": wins,
+                         f"losses vs {base}": losses, "sign test p": round(p, 3)})
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    return markdown_table(rows, columns) if rows else ""
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(ap, datasets=MULTIHOP, max_evidence_tokens=1200, out="generators.json")
@@ -111,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--table", action="store_true", help="print the table of --out and stop (runs nothing)")
     args = ap.parse_args(argv)
     if args.table:
-        print(table(json.loads(Path(args.out).read_text(encoding="utf-8"))))
+        done = json.loads(Path(args.out).read_text(encoding="utf-8"))
+        print(table(done), "", paired(done), sep="\n")
         return
     from tgrag.models.cache import CachedLLM
     from tgrag.models.embedders import SentenceTransformerEmbedder
