@@ -51,7 +51,8 @@ from tgrag.kernel.records import Answer  # noqa: E402
 
 SCORER = "prompt states per configuration"  # see the module docstring (rows before 2d0c631: "whole sequences")
 FIXED = ReasoningSettings(retriever="walk", use_decomposition=False, use_time_scope=False, use_kg_facts=False,
-                          use_summaries=False, use_kg_answer=False, use_anchors=False)
+                          use_summaries=False, use_kg_answer=False, use_anchors=False,
+                          walk_lead=0)  # the walk every row of generators.json was measured with
 CONFIGS = {f"{g}{'+upr' if upr else ''}": replace(FIXED, generator=g, rerank="upr" if upr else "walk")
            for g in ("concat", "rag_sequence", "rag_token") for upr in (False, True)}
 

@@ -221,7 +221,8 @@ METHODS: dict[str, tuple[str, Callable[[ReasoningSettings], ReasoningSettings]]]
     "dense": ("dense", lambda s: s),
     "bm25": ("bm25", lambda s: s),
     "hybrid": ("hybrid", lambda s: s),
-    "walk": ("walk", lambda s: s),
+    "walk": ("walk", lambda s: replace(s, walk_lead=0)),  # HopRAG's prune order
+    "walk_lead": ("walk", lambda s: replace(s, walk_lead=max(1, s.walk_lead))),  # the best seed first
     "ppr": ("ppr", lambda s: replace(s, ppr=replace(s.ppr, rounds=1))),
     "ppr_chain": ("ppr", lambda s: replace(s, ppr=replace(s.ppr, rounds=max(2, s.ppr.rounds)))),
     "fusion": ("fusion", lambda s: s),
@@ -342,8 +343,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         s.side(BASE).ppr.index_graph()
         s.embedder.save()
     chosen, tuning = BASE, {}
-    if args.settings:
-        chosen = settings_from(json.loads(Path(args.settings).read_text()))
+    if args.settings:  # a previous --tune: its settings, and its tuning record carried over
+        previous = json.loads(Path(args.settings).read_text())
+        chosen = settings_from(previous)
+        tuning = {"from": args.settings, **previous.get("tuning", {})}
     if args.tune:
         dense = {s.name: evaluate(s.side(BASE), "dense", [q for q in s.questions if q["half"] == "tune"])["tune"]
                  for s in sets}
@@ -379,7 +382,8 @@ def settings_from(d: Mapping[str, Any]) -> ReasoningSettings:
     """ReasoningSettings from a ``settings`` block of a results file (``describe``'s output)."""
     d = d.get("settings", d)
     fusion = dict(d["fusion"])
-    return replace(BASE, ppr=PPRSettings(**d["ppr"]),
+    lead = d.get("walk", {}).get("lead", 0)  # results from before walk_lead ran the walk without it
+    return replace(BASE, walk_lead=lead, ppr=PPRSettings(**d["ppr"]),
                    fusion=FusionSettings(tuple(fusion["members"]), tuple(fusion["weights"]), fusion["k0"],
                                          fusion["depth"]))
 

@@ -11,6 +11,11 @@ of its ``concat+upr`` configuration, Qwen2.5-Coder-0.5B through transformers), b
 scorer cache. After a generators run, every UPR score is a cache hit. With ``--replay`` a question
 whose scores are not cached is skipped and counted, and nothing is computed.
 
+It also measures ``rerank_upr_weight`` (``reasoning.rerank.fuse_with_retriever``): for each weight of
+``--weights`` the supporting-document Recall@k of the fused top k passages (what the reader would
+read). The weight is chosen on the ``tune`` half of the questions (``retrieval.half_of``, a stable
+hash of the question id) and reported on both halves, against UPR alone (1.0) and the walk alone (0.0).
+
     .venv/bin/python bench/upr_ranks.py ../shared/data --datasets 2wikimultihopqa --limit 50 --replay
 """
 
@@ -30,8 +35,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from answers import load_set, product_index  # noqa: E402
 from generators import CONFIGS, metered_model  # noqa: E402
-from retrieval import MULTIHOP, machine_info  # noqa: E402
+from retrieval import MULTIHOP, half_of, machine_info, recall_at  # noqa: E402
 
+from reasoning.rerank import fuse_with_retriever  # noqa: E402
 from tgrag.kernel.errors import ModelError  # noqa: E402
 
 
@@ -64,6 +70,26 @@ def summarise(rows: Sequence[dict[str, Any]], k: int) -> dict[str, Any]:
     return out
 
 
+def read_recall(fused: Sequence[Any], supporting: Sequence[str], k: int) -> float:
+    """Supporting-document recall of the documents of the top ``k`` passages (as generators.py)."""
+    return recall_at(list(doc_ranks(fused[:k])), list(supporting), k)
+
+
+def choose_weight(rows: Sequence[dict[str, Any]], weights: Sequence[float]) -> dict[str, Any]:
+    """The weight with the best mean read recall on the ``tune`` rows (ties: the larger weight, nearer
+    the published UPR), and the mean recall of every weight on each half."""
+    halves: dict[str, Any] = {}
+    for half in ("tune", "report"):
+        part = [r for r in rows if r["half"] == half]
+        halves[half] = {"questions": len(part), "recall_by_weight": {
+            str(w): round(sum(r["fused_recall"][str(w)] for r in part) / len(part), 3) if part else None
+            for w in weights}}
+    tune = halves["tune"]["recall_by_weight"]
+    scored = [w for w in weights if tune[str(w)] is not None]
+    best = max(scored, key=lambda w: (tune[str(w)], w)) if scored else None
+    return {"chosen_on_tune": best, "halves": halves}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data_root", nargs="?", default=str(ROOT.parent / "shared" / "data"))
@@ -71,6 +97,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=50)
     ap.add_argument("--depth", type=int, default=20)
     ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--weights", nargs="+", type=float, default=[1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0],
+                    help="rerank_upr_weight values to measure")
     ap.add_argument("--replay", action="store_true", help="only cached UPR scores; skip the other questions")
     ap.add_argument("--llm-cache", default=str(Path.home() / ".cache" / "tgrag" / "bench_llm_cache.sqlite"))
     ap.add_argument("--hf-weights", default=str(Path.home() / ".cache" / "tgrag" / "hf_weights"))
@@ -103,12 +131,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                 skipped += 1
                 continue
             walk, upr = doc_ranks(pool), doc_ranks(reranked)
-            rows.append({"id": q.qid, "question": q.question, "supporting": [
+            fused = {str(w): round(read_recall(fuse_with_retriever(pool, reranked, w), q.supporting, args.k), 3)
+                     for w in args.weights}
+            rows.append({"id": q.qid, "question": q.question, "half": half_of(q.qid), "fused_recall": fused,
+                         "supporting": [
                 {"doc": d, "kind": "named" if is_named(d, q.question) else "bridge",
                  "walk_rank": walk.get(d), "upr_rank": upr.get(d)} for d in q.supporting]})
         result["datasets"][name] = {"questions": len(rows), "skipped_not_cached": skipped,
-                                    "summary": summarise(rows, args.k), "rows": rows}
+                                    "summary": summarise(rows, args.k),
+                                    "upr_weight": choose_weight(rows, args.weights), "rows": rows}
         print(name, json.dumps(result["datasets"][name]["summary"]), f"({len(rows)} q, {skipped} skipped)", flush=True)
+        print(name, "rerank_upr_weight:", json.dumps(result["datasets"][name]["upr_weight"]), flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

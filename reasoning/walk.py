@@ -11,7 +11,9 @@
    gets a helpfulness score ``similarity + hop bonus + visit_weight × visits / max visits`` (HopRAG's
    mix of similarity and visit frequency); the top ``k`` are returned. Seeds stay in the pool with
    their own similarity, so the result fuses the seed ranking with the best hop targets instead of
-   replacing it.
+   replacing it. With ``lead`` > 0 the first ``lead`` seeds (the hybrid ranking's best matches of
+   the question itself) keep the top places and the pruned walk follows: a hop target's bonus can
+   then lift it above every other passage but not above the passage the question names.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from reasoning.retrievers import HybridRetriever, allowed_ids, to_evidence
+from tgrag.kernel.errors import ConfigError
 from tgrag.kernel.protocols import LLM, GraphStore
 from tgrag.kernel.records import Evidence, Hop, LLMRequest, Usage
 from tgrag.kernel.temporal import TimeInterval
@@ -41,6 +44,11 @@ class WalkSettings:
     weak_weight: float = 0.5
     decay: float = 0.5
     visit_weight: float = 0.0
+    lead: int = 0  # the first ``lead`` seeds come first, in seed order; the pruned walk follows
+
+    def __post_init__(self) -> None:
+        if self.lead < 0:
+            raise ConfigError(f"walk_lead must be >= 0, got {self.lead}")
 
 
 @dataclass(slots=True)
@@ -145,6 +153,15 @@ def helpfulness(sims: dict[str, float], bonus: dict[str, float], visits: Counter
     return sorted(scored.items(), key=lambda x: (-x[1], x[0]))
 
 
+def lead_first(ranked: Sequence[tuple[str, float]], lead: Sequence[str]) -> list[tuple[str, float]]:
+    """``ranked`` with the ids of ``lead`` moved to the front, in ``lead``'s order (each keeps its
+    score; ids of ``lead`` that ``ranked`` lacks are skipped)."""
+    score = dict(ranked)
+    first = [pid for pid in dict.fromkeys(lead) if pid in score]
+    taken = set(first)
+    return [(pid, score[pid]) for pid in first] + [(pid, s) for pid, s in ranked if pid not in taken]
+
+
 class HopWalkRetriever:
     """Retriever: hybrid seeds → hop walk over the passage graph → helpfulness prune."""
 
@@ -182,7 +199,8 @@ class HopWalkRetriever:
 
         bonus, visits = walk_candidates(qv, seeds, self.graph, sims_of, st, allowed=allowed,
                                         chooser=self.chooser, question=query, texts_of=texts_of, trace=trace)
-        return helpfulness(pool, bonus, visits, st.visit_weight)[:k]
+        ranked = helpfulness(pool, bonus, visits, st.visit_weight)
+        return lead_first(ranked, seed_ids[: st.lead])[:k] if st.lead else ranked[:k]
 
     def retrieve(self, query: str, k: int, *, scope: TimeInterval | None = None,
                  keep_undated: bool = True) -> list[Evidence]:

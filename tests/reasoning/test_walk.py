@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from reasoning.retrievers import BM25Retriever, DenseRetriever, HybridRetriever, reciprocal_rank_fusion
-from reasoning.walk import HopWalkRetriever, LLMHopChooser, WalkSettings, helpfulness
+from reasoning.walk import HopWalkRetriever, LLMHopChooser, WalkSettings, helpfulness, lead_first
 from tgrag.kernel.records import Document, Passage
 from tgrag.kernel.temporal import TimeInterval
 from tgrag.testing import ScriptedLLM
@@ -54,6 +54,24 @@ def test_walk_respects_the_time_scope_at_every_hop():
     assert env.pid("Pal Gabor") not in ranked
     assert all(f["dst"] != env.pid("Pal Gabor") for f in walk.last_trace.followed)
     assert set(ranked) == {env.pid("Zorbal Nights"), env.pid("Budapest")}  # undated passages are kept
+
+
+def test_lead_first_moves_the_seeds_to_the_front_in_seed_order():
+    ranked = [("hop", 1.4), ("b", 0.9), ("a", 0.8), ("c", 0.5)]
+    assert lead_first(ranked, ["a", "missing", "b"]) == [("a", 0.8), ("b", 0.9), ("hop", 1.4), ("c", 0.5)]
+    assert lead_first(ranked, []) == ranked
+
+
+def test_walk_lead_keeps_the_best_seed_first_and_the_hop_targets_after_it(chain_env):
+    _, hybrid = _retrievers(chain_env)
+    plain = [pid for pid, _ in HopWalkRetriever(hybrid, chain_env.graph, settings=CHAIN).ranked(QUESTION, 4)]
+    led = HopWalkRetriever(hybrid, chain_env.graph, settings=WalkSettings(seeds=3, hops=2, strong_weight=1.0,
+                                                                          decay=1.0, lead=1))
+    ranked = [pid for pid, _ in led.ranked(QUESTION, 4)]
+    seed = led.last_trace.seeds[0]
+    assert ranked[0] == seed
+    assert ranked[1:] == [pid for pid in plain if pid != seed][:3]
+    assert chain_env.pid("Janos Gabor") in ranked
 
 
 def test_helpfulness_mixes_similarity_bonus_and_visits():
