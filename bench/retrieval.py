@@ -13,8 +13,10 @@ Honest tuning: each set's questions are split in two halves by a stable hash of 
 measures a grid of settings (``GRID``) on the *tune* half only and keeps the one with the best mean
 Recall@5 gain over dense across the sets (Recall@1/@2 not below dense); every method is then
 reported on both halves, the *report* half never having been looked at for choosing.
+``--tune-walk`` does the same for the walk alone (seeds, beam, hop rounds, lead) over the settings
+of ``--settings``, keeping that file's PPR and fusion.
 
-    .venv/bin/python bench/retrieval.py ../shared/data [--datasets hotpotqa musique] [--tune]
+    .venv/bin/python bench/retrieval.py ../shared/data [--datasets hotpotqa musique] [--tune | --tune-walk]
 
 Indexes are cached under ``.tgrag/bench/retrieval/<set>-<key>`` (key: corpus + embedder + code
 version of the index format); entity-name and question embeddings are cached beside them.
@@ -262,6 +264,12 @@ def fusion_grid(best: ReasoningSettings) -> list[ReasoningSettings]:
     return out
 
 
+def walk_grid(base: ReasoningSettings) -> list[ReasoningSettings]:
+    """Walk settings measured on the tune half: hybrid seeds, weak-hop beam, hop rounds, lead."""
+    return [replace(base, seeds=seeds, beam=beam, hops=hops, walk_lead=lead)
+            for seeds in (2, 3) for beam in (1, 2, 3) for hops in (2, 3) for lead in (1, 2)]
+
+
 def describe(s: ReasoningSettings) -> dict[str, Any]:
     return {"ppr": asdict(s.ppr), "fusion": asdict(s.fusion), "walk": asdict(s.walk)}
 
@@ -328,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--limit", type=int, default=0, help="questions per set (0 = all)")
     ap.add_argument("--cache", default=str(CACHE), help="folder for the cached indexes and embeddings")
     ap.add_argument("--tune", action="store_true", help="choose PPR and fusion settings on the tune half")
+    ap.add_argument("--tune-walk", action="store_true", help="choose the walk's settings on the tune half")
     ap.add_argument("--settings", default="", help="JSON file with the settings to report (a previous --tune)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "retrieval.json"))
     args = ap.parse_args(argv)
@@ -347,6 +356,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         previous = json.loads(Path(args.settings).read_text())
         chosen = settings_from(previous)
         tuning = {"from": args.settings, **previous.get("tuning", {})}
+    if args.tune_walk:
+        dense = {s.name: evaluate(s.side(chosen), "dense", [q for q in s.questions if q["half"] == "tune"])["tune"]
+                 for s in sets}
+        chosen, walk_rows = tune(sets, dense, walk_grid(chosen), "walk")
+        tuning = {**tuning, "walk_criterion": "as criterion, over walk_grid, PPR and fusion fixed",
+                  "walk_dense_tune": dense, "walk_grid": walk_rows}
     if args.tune:
         dense = {s.name: evaluate(s.side(BASE), "dense", [q for q in s.questions if q["half"] == "tune"])["tune"]
                  for s in sets}
@@ -382,8 +397,9 @@ def settings_from(d: Mapping[str, Any]) -> ReasoningSettings:
     """ReasoningSettings from a ``settings`` block of a results file (``describe``'s output)."""
     d = d.get("settings", d)
     fusion = dict(d["fusion"])
-    lead = d.get("walk", {}).get("lead", 0)  # results from before walk_lead ran the walk without it
-    return replace(BASE, walk_lead=lead, ppr=PPRSettings(**d["ppr"]),
+    walk = d.get("walk", {})  # results from before walk_lead ran the walk without it (lead 0)
+    return replace(BASE, walk_lead=walk.get("lead", 0), seeds=walk.get("seeds", BASE.seeds),
+                   hops=walk.get("hops", BASE.hops), beam=walk.get("beam", BASE.beam), ppr=PPRSettings(**d["ppr"]),
                    fusion=FusionSettings(tuple(fusion["members"]), tuple(fusion["weights"]), fusion["k0"],
                                          fusion["depth"]))
 
