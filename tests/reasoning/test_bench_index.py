@@ -86,3 +86,20 @@ def test_the_split_is_stable_and_cached_embeddings_are_the_embedders(tmp_path: P
     assert fresh.prefill(keys) == 1
     assert np.allclose(fresh.encode(["pal gabor"], kind="query"),
                        HashingEmbedder().encode(["pal gabor"], kind="query"), atol=1e-6)
+
+
+def test_settings_round_trip_through_a_results_file_walk_included() -> None:
+    bench = _bench()
+    tuned = bench.walk_grid(ReasoningSettings())[-1]  # 3 seeds, beam 3, 3 rounds, lead 2
+    back = bench.settings_from(json.loads(json.dumps({"settings": bench.describe(tuned)})))
+    assert (back.seeds, back.beam, back.hops, back.walk_lead) == (3, 3, 3, 2)
+    assert back.ppr == tuned.ppr and back.fusion == tuned.fusion
+
+
+def test_results_from_before_walk_lead_read_as_lead_zero() -> None:
+    bench = _bench()
+    d = bench.describe(ReasoningSettings())
+    del d["walk"]["lead"]
+    assert bench.settings_from(d).walk_lead == 0
+    assert bench.METHODS["walk"][1](ReasoningSettings()).walk_lead == 0  # the walk method is HopRAG's order
+    assert bench.METHODS["walk_lead"][1](ReasoningSettings(walk_lead=0)).walk_lead == 1
