@@ -35,14 +35,19 @@ class SentenceTransformerEmbedder:
 
     ``query_prefix``/``passage_prefix`` serve asymmetric models (e5: "query: " / "passage: ").
     Batch size 16 is the fastest on 2 CPU cores for MiniLM on passages (bench/foundation.py
-    --embed-only: 8 → 77, 16 → 78, 32 → 72, 128 → 58 passages/s on MuSiQue).
+    --embed-only: 8 → 77, 16 → 78, 32 → 72, 128 → 58 passages/s on MuSiQue). Queries (``kind=
+    "query"``: questions, and the passage graph's entity-name keys, 2-3 words on average) are short,
+    so per-batch overhead dominates there: they go in batches of ``query_batch_size`` (256: 2.4× the
+    keys/s of batch 16 on MuSiQue's entity names).
     """
 
-    def __init__(self, model: str | None = None, *, batch_size: int = 16, device: str = "cpu",
+    def __init__(self, model: str | None = None, *, batch_size: int = 16, query_batch_size: int = 256,
+                 device: str = "cpu",
                  query_prefix: str = "", passage_prefix: str = "", max_seq_length: int | None = None,
                  show_progress: bool = False) -> None:
         self._spec = model
         self.batch_size = batch_size
+        self.query_batch_size = query_batch_size
         self.device = device
         self.query_prefix = query_prefix
         self.passage_prefix = passage_prefix
@@ -83,7 +88,8 @@ class SentenceTransformerEmbedder:
         items = [prefix + t for t in texts]
         # sentence-transformers sorts by length internally within one call; one call = all batches.
         with _single_thread(len(items) <= SMALL_BATCH):
-            vecs = model.encode(items, batch_size=self.batch_size, normalize_embeddings=True,
+            batch = self.query_batch_size if kind == "query" else self.batch_size
+            vecs = model.encode(items, batch_size=batch, normalize_embeddings=True,
                                 convert_to_numpy=True, show_progress_bar=self.show_progress)
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
