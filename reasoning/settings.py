@@ -32,7 +32,7 @@ class ReasoningSettings:
     beam: int = _WALK.beam
     seeds: int = _WALK.seeds
     # the walk's first walk_lead hybrid seeds keep the top places (reasoning.walk); 1 was chosen on
-    # the tune half of bench/retrieval.py (Recall@1/2/5 at or above lead 0 on all three sets' tune halves)
+    # the tune half of bench/retrieval.py (Recall@1 and @5 above lead 0 on all three sets' tune halves)
     walk_lead: int = 1
     keep_undated: bool = True  # undated passages stay eligible under a scope read from the question
     max_evidence_tokens: int = 1500  # counted with the reader model's own tokenizer when it has one
