@@ -13,7 +13,11 @@ The result depends on what the graph holds (:class:`KGResult.status`):
 - ``answer``: one value of the relation in the scope (or, for a relation the graph shows holding
   several values at once and a plural question, the full set): the other end of the fact(s);
 - ``ambiguous``: several values fit equally well; the reader decides, with these facts first;
-- ``none``: no anchor, or no fact with a matching relation in the scope.
+- ``none``: no anchor, a comparison ("A or B?", "are A and B both ...?": the reader weighs both
+  sides), a question of more than one relation, or no fact with a matching relation in the scope.
+
+A "who" question takes a person or an organisation, a "where" question never a person, a date or
+a number: facts whose other end has the wrong type are not candidates.
 
 An event anchor ("before X", "after X") from :mod:`reasoning.anchors` selects the fact that
 immediately precedes or follows the anchor's interval.
@@ -29,7 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from reasoning.decompose import looks_single_hop
+from reasoning.decompose import is_comparison, looks_single_hop
 from tgrag.kernel.protocols import Embedder, GraphStore
 from tgrag.kernel.records import Entity, Fact
 from tgrag.kernel.temporal import Granularity, TimeInterval
@@ -43,9 +47,13 @@ _KEEP_PREP = frozenset({"of", "for", "to", "in", "at", "by", "with", "from"})
 _WHO = re.compile(r"^\s*(?:who|whom)\b", re.IGNORECASE)
 _WHEN = re.compile(r"^\s*(?:when\b|(?:on|in)\s+(?:what|which)\s+(?:date|day|year|month)\b|"
                    r"(?:what|which)\s+(?:date|day|year|month)\b)", re.IGNORECASE)
+_WHERE = re.compile(r"^\s*(?:where\b|(?:in|at|from)\s+(?:what|which)\s+(?:city|country|town|village|place|state|"
+                    r"county|region|province)\b)", re.IGNORECASE)
 _PLURAL = re.compile(r"^\s*(?:which|what)\s+\w+s\b|\b(?:all|list)\b", re.IGNORECASE)
 _EPS = 1e-9
 _NOT_WHO = frozenset({"GPE", "LOC", "FAC", "DATE", "TIME", "MONEY", "PERCENT", "QUANTITY", "CARDINAL", "ORDINAL"})
+# "where" asks for a place (or an organisation's site), never a person, a date or a number
+_NOT_WHERE = frozenset({"PERSON", "NORP", "DATE", "TIME", "MONEY", "PERCENT", "QUANTITY", "CARDINAL", "ORDINAL"})
 
 
 class EntityLinker(Protocol):
@@ -262,6 +270,7 @@ class KGAnswerer:
         scores = self.predicate_scores(relation, [f.predicate for f in facts.values()])
         when = bool(_WHEN.search(question))
         who = bool(_WHO.search(question))
+        where = bool(_WHERE.search(question))
         ranked = []
         for f in facts.values():
             rel = scores.get(f.predicate, 0.0)
@@ -280,6 +289,8 @@ class KGAnswerer:
             else:
                 if who and (not other_is_entity or types.get(other, "") in _NOT_WHO):
                     continue  # "who" asks for a person or an organisation, not a place or a date
+                if where and other_is_entity and types.get(other, "") in _NOT_WHERE:
+                    continue  # "where was the father of X born?": the father is not the answer
                 answer = names.get(other, other) if other_is_entity else other
             eff = f.effective
             if scope is not None and (eff is None or not eff.overlaps(scope)):
@@ -299,6 +310,9 @@ class KGAnswerer:
         for ent in ents:  # entity names may hold "of the ..." themselves: judge the question around them
             for name in sorted({ent.name, *ent.aliases}, key=len, reverse=True):
                 core = re.sub(re.escape(name), "the X", core, flags=re.IGNORECASE) if name else core
+        if is_comparison(question):  # "A or B?", "are A and B both ...?": one fact is never the answer
+            return KGResult("none", ranked=tuple(ranked), relation=relation, anchors=names,
+                            reason="a comparison: the reader weighs both sides")
         if not looks_single_hop(core):
             return KGResult("none", ranked=tuple(ranked), relation=relation, anchors=names,
                             reason="not a single-relation question")

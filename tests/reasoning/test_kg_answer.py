@@ -218,3 +218,25 @@ def test_a_chain_whose_hops_the_kg_holds_is_answered_hop_by_hop_without_a_call(w
     assert [s["path"] for s in subs] == ["kg", "kg"] and [s["answer"] for s in subs] == ["Acme Dyes", "Harrowgate"]
     assert ans.text == "Harrowgate" and llm.calls == []
     assert [s.data["path"] for s in ans.trace if s.stage == "answer"] == ["subquestions"]
+
+
+@pytest.mark.parametrize("question", [
+    "Who was the chief executive of Acme Dyes in 2020, Lind or Berg?",  # a choice between options
+    "Did Acme Dyes and Quill Labs have the same chief executive in 2020?",  # yes / no about two things
+])
+def test_a_comparison_is_left_to_the_reader_even_when_one_fact_matches(world, question):
+    docs, vectors, graph, emb, linker, _ = world
+    res = KGAnswerer(graph, linker, emb).answer(question, IV("2020"))
+    assert res.status == "none" and "comparison" in res.reason and res.answer == ""
+    llm = ScriptedLLM(default="Answer: Maria Lind\nCitations: [1]")
+    ans = _reasoner(world, llm).answer(question)
+    assert len(llm.calls) == 1 and [s.data.get("path") for s in ans.trace if s.stage == "answer"] != ["kg"]
+
+
+def test_where_never_takes_a_person_from_the_kg(world):
+    docs, vectors, graph, emb, linker, _ = world
+    kg = KGAnswerer(graph, linker, emb)
+    assert kg.answer("Who was the chief executive of Acme Dyes in 2020?", IV("2020")).answer == "Maria Lind"
+    res = kg.answer("Where was the chief executive of Acme Dyes based in 2020?", IV("2020"))
+    assert res.status == "none" and all(r.answer not in {"Maria Lind", "Oskar Berg"} for r in res.ranked)
+    assert kg.answer("Where was Acme Dyes headquartered in 2020?", IV("2020")).answer == "Harrowgate"
