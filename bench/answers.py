@@ -110,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                               "sample": f"the first {args.limit} questions of each set",
                               "settings": {m: asdict(replace(s, k=args.k,
                                                              max_evidence_tokens=args.max_evidence_tokens))
-                                           for m, s in METHOD_SETTINGS.items() if m in args.methods},
+                                           for m, s in METHOD_SETTINGS.items()},
                               "corpus": "all passages of each set pooled", "datasets": {}}
     settings = {m: replace(METHOD_SETTINGS[m], k=args.k, max_evidence_tokens=args.max_evidence_tokens)
                 for m in args.methods}
@@ -139,6 +139,21 @@ def product_index(name: str, documents: Sequence[Any], embedder: Any, index_root
 
 
 DATE_FIELDS = {"realtimeqa": "date", "ect_qa": "timestamp"}
+
+
+def keep_other_methods(entry: dict[str, Any], old: dict[str, Any], name: str, asked: set[str]) -> None:
+    """Keep, in a set this run touches, the rows and summary of the methods it does not ask (a
+    ``--methods loop`` re-run leaves ``dense_read`` as it was), saying which run they came from."""
+    before = old.get("datasets", {}).get(name, {})
+    kept = {m: rows for m, rows in before.get("questions", {}).items() if m not in asked}
+    if not kept:
+        return
+    earlier = before.get("kept_from_earlier_run", {})
+    for m, rows in kept.items():
+        entry["questions"][m] = rows
+        entry["summary"][m] = before.get("summary", {}).get(m)
+        entry.setdefault("kept_from_earlier_run", {})[m] = earlier.get(m) or {
+            "machine": before.get("machine") or old.get("machine"), "llm": before.get("llm") or old.get("llm")}
 
 
 def answer_sets(args: argparse.Namespace, result: dict[str, Any], settings: dict[str, ReasoningSettings],
@@ -210,7 +225,8 @@ def answer_sets(args: argparse.Namespace, result: dict[str, Any], settings: dict
             "machine": result.get("machine"), "llm": getattr(llm, "name", None),  # per set: sets run at other times
             **corpora[name], "passages": rag.docs.count()[1], "hops": rag.graph.counts().get("hops"),
             "summary": {m: {**summarise(r), **(extra_summary(r) if extra_summary else {})} for m, r in rows.items()},
-            "questions": rows}
+            "questions": dict(rows)}
+        keep_other_methods(result["datasets"][name], old, name, set(rows))
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     for name in args.datasets:

@@ -364,7 +364,7 @@ class GraphIndexer:
 
     def link(self, text: str) -> list[Entity]:
         """Entities mentioned in ``text``: longest capitalised n-grams whose normal form is a known
-        name or alias, left to right, non-overlapping."""
+        name or alias (a possessive "'s" aside), left to right, non-overlapping."""
         return link_entities(self.table, text)
 
     def summary(self, label: str) -> TimeNode | None:
@@ -408,6 +408,8 @@ def link_entities(table: EntityTable, text: str) -> list[Entity]:
             if not any(c.isupper() or c.isdigit() for c in surface):
                 continue
             eid = table.by_norm.get(normal_form(surface))
+            if eid is None and re.search(r"['’]s?$", surface):  # a possessive: "Maria Lind's successor"
+                eid = table.by_norm.get(normal_form(re.sub(r"['’]s?$", "", surface)))
             if eid is not None:
                 hit = (j, eid)
                 break

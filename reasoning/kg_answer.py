@@ -16,8 +16,8 @@ The result depends on what the graph holds (:class:`KGResult.status`):
 - ``none``: no anchor, a comparison ("A or B?", "are A and B both ...?": the reader weighs both
   sides), a question of more than one relation, or no fact with a matching relation in the scope.
 
-A "who" question takes a person or an organisation, a "where" question never a person, a date or
-a number: facts whose other end has the wrong type are not candidates.
+A "who" question takes a person or an organisation, a "where" (or "which country ...") question never
+a person, a date or a number: facts whose other end has the wrong type are not candidates.
 
 An event anchor ("before X", "after X") from :mod:`reasoning.anchors` selects the fact that
 immediately precedes or follows the anchor's interval.
@@ -47,13 +47,36 @@ _KEEP_PREP = frozenset({"of", "for", "to", "in", "at", "by", "with", "from"})
 _WHO = re.compile(r"^\s*(?:who|whom)\b", re.IGNORECASE)
 _WHEN = re.compile(r"^\s*(?:when\b|(?:on|in)\s+(?:what|which)\s+(?:date|day|year|month)\b|"
                    r"(?:what|which)\s+(?:date|day|year|month)\b)", re.IGNORECASE)
-_WHERE = re.compile(r"^\s*(?:where\b|(?:in|at|from)\s+(?:what|which)\s+(?:city|country|town|village|place|state|"
+_WHERE = re.compile(r"^\s*(?:where\b|(?:(?:in|at|from)\s+)?(?:what|which)\s+(?:city|country|town|village|place|state|"
                     r"county|region|province)\b)", re.IGNORECASE)
 _PLURAL = re.compile(r"^\s*(?:which|what)\s+\w+s\b|\b(?:all|list)\b", re.IGNORECASE)
 _EPS = 1e-9
 _NOT_WHO = frozenset({"GPE", "LOC", "FAC", "DATE", "TIME", "MONEY", "PERCENT", "QUANTITY", "CARDINAL", "ORDINAL"})
-# "where" asks for a place (or an organisation's site), never a person, a date or a number
+# "where" asks for a place (or an organisation's site), never a person, a date or a number (an
+# untyped MISC entity stays a candidate: excluding it cost two right TempReason answers, bench/kg_path.py)
 _NOT_WHERE = frozenset({"PERSON", "NORP", "DATE", "TIME", "MONEY", "PERCENT", "QUANTITY", "CARDINAL", "ORDINAL"})
+# a relation composed of two: a relational noun on the anchor, then a verb on that noun ("where was
+# the father of X born?", "when did X's father die?", "which country X's wife is from?"): the KG
+# answers the first hop (the father), never the question
+_NOUN_ON_ANCHOR = re.compile(r"(?:\b[Tt]he\s+(?P<noun>(?:[a-z]+[\s-]){0,2}[a-z]+)\s+of\s+the X\b|['’]s?\s+"
+                             r"(?P<pnoun>[a-z]+(?:-[a-z]+)*)\b)(?P<tail>[^?]*)")
+_TAIL_OK = frozenset(["in", "on", "at", "during", "as", "between", "from", "before", "after", "since", "until",
+                      "till", "by", "for", "when", "while", "located", "based", "situated", "headquartered", "of"])
+
+
+def composed_relation(core: str) -> bool:
+    """Whether ``core`` (the question with its anchors replaced by "the X") asks a verb of a noun
+    related to the anchor ("where was the father of the X born?") rather than the noun itself ("who
+    was the chair of the X in 1990?", "who is the X's wife?")."""
+    for m in _NOUN_ON_ANCHOR.finditer(core):
+        verb = []
+        for w in _WORD.findall(m.group("tail")):
+            if w.lower() in _TAIL_OK:
+                break
+            verb.append(w)
+        if verb and all(w.islower() for w in verb):  # "Mühldorf am Inn", ", Chișinău": the rest of a name
+            return True
+    return False
 
 
 class EntityLinker(Protocol):
@@ -313,7 +336,7 @@ class KGAnswerer:
         if is_comparison(question):  # "A or B?", "are A and B both ...?": one fact is never the answer
             return KGResult("none", ranked=tuple(ranked), relation=relation, anchors=names,
                             reason="a comparison: the reader weighs both sides")
-        if not looks_single_hop(core):
+        if not looks_single_hop(core) or composed_relation(core):
             return KGResult("none", ranked=tuple(ranked), relation=relation, anchors=names,
                             reason="not a single-relation question")
         matching = [r for r in ranked if r.relation_score >= self.relation_threshold]

@@ -240,3 +240,39 @@ def test_where_never_takes_a_person_from_the_kg(world):
     res = kg.answer("Where was the chief executive of Acme Dyes based in 2020?", IV("2020"))
     assert res.status == "none" and all(r.answer not in {"Maria Lind", "Oskar Berg"} for r in res.ranked)
     assert kg.answer("Where was Acme Dyes headquartered in 2020?", IV("2020")).answer == "Harrowgate"
+
+
+
+def test_which_country_is_a_where_question_and_never_takes_a_person(world):
+    docs, vectors, graph, emb, linker, _ = world
+    kg = KGAnswerer(graph, linker, emb)
+    res = kg.answer("Which country was the chief executive of Acme Dyes in 2020?", IV("2020"))
+    assert all(r.answer not in {"Maria Lind", "Oskar Berg"} for r in res.ranked)
+
+@pytest.mark.parametrize("question", [
+    "When did the chief executive of Acme Dyes leave?",  # a verb on the noun: the executive, then the leaving
+    "Where was Maria Lind's successor born?",
+])
+def test_a_verb_on_a_noun_related_to_the_anchor_is_two_relations_for_the_reader(world, question):
+    docs, vectors, graph, emb, linker, _ = world
+    res = KGAnswerer(graph, linker, emb).answer(question, None)
+    assert res.status == "none" and res.reason == "not a single-relation question"
+
+
+def test_composed_relation_reads_the_question_around_the_anchor() -> None:
+    from reasoning.kg_answer import composed_relation
+    assert composed_relation("Where was the father of the X born?")
+    assert composed_relation("Which country the X's wife is from?")
+    assert not composed_relation("Who was the chair of the X in Jun, 1970?")  # a time after the noun
+    assert not composed_relation("Who is the father of the X?")
+    assert not composed_relation("Who was the X's wife in 1990?")
+    assert not composed_relation("Where is the headquarters of the X located?")  # the noun itself is asked
+    assert not composed_relation("Who was the head of the X am Inn in Jun, 1957?")  # the rest of a name
+    assert not composed_relation("Who was the chair of Embassy of the X, Chișinău in Oct, 2015?")
+
+
+def test_a_possessive_name_is_linked_and_a_name_ending_in_s_apostrophe_kept() -> None:
+    table = EntityTable([Entity.make("Maria Lind", "maria lind", type="PERSON"),
+                         Entity.make("McDonald's", "mcdonald's", type="ORG")])
+    assert [e.name for e in link_entities(table, "Where was Maria Lind's successor born?")] == ["Maria Lind"]
+    assert [e.name for e in link_entities(table, "Who founded McDonald's?")] == ["McDonald's"]
