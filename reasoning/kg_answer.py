@@ -58,8 +58,9 @@ _NOT_WHERE = frozenset({"PERSON", "NORP", "DATE", "TIME", "MONEY", "PERCENT", "Q
 # a relation composed of two: a relational noun on the anchor, then a verb on that noun ("where was
 # the father of X born?", "when did X's father die?", "which country X's wife is from?"): the KG
 # answers the first hop (the father), never the question
-_NOUN_ON_ANCHOR = re.compile(r"(?:\b[Tt]he\s+(?P<noun>(?:[a-z]+[\s-]){0,2}[a-z]+)\s+of\s+the X\b|['’]s?\s+"
-                             r"(?P<pnoun>[a-z]+(?:-[a-z]+)*)\b)(?P<tail>[^?]*)")
+_NOUN_ON_ANCHOR = re.compile(r"(?:\b[Tt]he\s+(?P<noun>(?:[a-z]+[\s-]){0,2}[a-z]+)\s+of\s+the X\b|"
+                             r"(?<![Ww]hat)(?<![Ww]ho)(?<![Ww]here)(?<![Ww]hen)(?<![Hh]ow)(?<![Ii]t)(?<![Tt]hat)"
+                             r"(?<![Tt]here)(?<![Hh]ere)['’]s?\s+(?P<pnoun>[a-z]+(?:-[a-z]+)*)\b)(?P<tail>[^?]*)")
 _TAIL_OK = frozenset(["in", "on", "at", "during", "as", "between", "from", "before", "after", "since", "until",
                       "till", "by", "for", "when", "while", "located", "based", "situated", "headquartered", "of"])
 

@@ -269,6 +269,9 @@ def test_composed_relation_reads_the_question_around_the_anchor() -> None:
     assert not composed_relation("Where is the headquarters of the X located?")  # the noun itself is asked
     assert not composed_relation("Who was the head of the X am Inn in Jun, 1957?")  # the rest of a name
     assert not composed_relation("Who was the chair of Embassy of the X, Chișinău in Oct, 2015?")
+    assert not composed_relation("What's the chair of the X in 2020?")  # "what's" is no possessive
+    assert composed_relation("What's the year the X's founder died?")
+    assert composed_relation("What is the place of birth of the X's father?")  # a noun of the X's father
 
 
 def test_a_possessive_name_is_linked_and_a_name_ending_in_s_apostrophe_kept() -> None:
