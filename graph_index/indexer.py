@@ -9,6 +9,7 @@ loaded lazily from the graph store and kept in step with every write.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -394,10 +395,12 @@ _MAX_NGRAM = 10
 _PASSAGE_CHUNK = 16
 
 
-def link_entities(table: EntityTable, text: str) -> list[Entity]:
-    import re
+_TOKEN = re.compile(r"[^\s,?!;:()\"]+")
+_POSSESSIVE_END = re.compile(r"['’]s?$")
 
-    toks = [(m.start(), m.end()) for m in re.finditer(r"[^\s,?!;:()\"]+", text)]
+
+def link_entities(table: EntityTable, text: str) -> list[Entity]:
+    toks = [(m.start(), m.end()) for m in _TOKEN.finditer(text)]
     out: list[Entity] = []
     seen: set[str] = set()
     i = 0
@@ -408,8 +411,8 @@ def link_entities(table: EntityTable, text: str) -> list[Entity]:
             if not any(c.isupper() or c.isdigit() for c in surface):
                 continue
             eid = table.by_norm.get(normal_form(surface))
-            if eid is None and re.search(r"['’]s?$", surface):  # a possessive: "Maria Lind's successor"
-                eid = table.by_norm.get(normal_form(re.sub(r"['’]s?$", "", surface)))
+            if eid is None and (bare := _POSSESSIVE_END.sub("", surface)) != surface:
+                eid = table.by_norm.get(normal_form(bare))  # a possessive: "Maria Lind's successor"
             if eid is not None:
                 hit = (j, eid)
                 break
